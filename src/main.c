@@ -1,1 +1,88 @@
-int main(void) { return 0; }
+/*
+ * spry's entry point: parse the command line into a vm_config, pick the
+ * accelerator, build the VM, run it, and turn how it ended into the exit
+ * status documented in include/spry/exit.h.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "spry/config.h"
+#include "spry/exit.h"
+#include "spry/kvm.h"
+#include "spry/log.h"
+#include "spry/vm.h"
+
+static int probe(void)
+{
+	char why[256];
+	enum kvm_probe p = kvm_probe(why, sizeof(why));
+
+	printf("%s\n", why);
+	return p == KVM_PROBE_NATIVE ? 0 : SPRY_EXIT_NO_ACCEL;
+}
+
+/* The accelerator for @cfg on this host, or NULL with the reason printed. */
+static const struct accel_ops *select_accel(const struct vm_config *cfg)
+{
+	char why[256];
+	enum kvm_probe p = kvm_probe(why, sizeof(why));
+
+	switch (cfg->accel) {
+	case ACCEL_KVM:
+		if (p == KVM_PROBE_ABSENT) {
+			spry_err("--accel kvm: %s", why);
+			return NULL;
+		}
+		if (p == KVM_PROBE_EMULATED)
+			spry_info("--accel kvm: %s; running anyway, slowly", why);
+		return &kvm_accel_ops;
+	case ACCEL_TCG:
+		spry_err("--accel tcg: TCG-lite is not available in this build yet");
+		return NULL;
+	default:
+		if (p == KVM_PROBE_NATIVE)
+			return &kvm_accel_ops;
+		spry_err("--accel auto: %s, and TCG-lite is not available in this build yet", why);
+		return NULL;
+	}
+}
+
+static int run(const struct vm_config *cfg, const struct timespec *start)
+{
+	static struct vm vm;
+	const struct accel_ops *accel = select_accel(cfg);
+	int status = SPRY_EXIT_ERROR;
+
+	if (!accel)
+		return SPRY_EXIT_NO_ACCEL;
+	vm.start_wall = *start;
+	if (vm_create(&vm, cfg, accel) == 0)
+		status = vm_run(&vm);
+	vm_destroy(&vm);
+	return status;
+}
+
+int main(int argc, char *argv[])
+{
+	struct timespec start;
+	struct vm_config cfg;
+	char err[256];
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	switch (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
+	case CLI_HELP:
+		fputs(spry_usage, stdout);
+		return 0;
+	case CLI_VERSION:
+		printf("spry %s\n", SPRY_VERSION);
+		return 0;
+	case CLI_PROBE:
+		return probe();
+	case CLI_RUN:
+		return run(&cfg, &start);
+	default:
+		spry_err("%s", err);
+		return SPRY_EXIT_ERROR;
+	}
+}

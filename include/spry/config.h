@@ -1,0 +1,41 @@
+/*
+ * The VM configuration, and the command line that fills it. Parsing is pure
+ * (no I/O), so every bad input can be unit tested; files are opened later.
+ */
+#ifndef SPRY_CONFIG_H
+#define SPRY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPRY_MAX_INITRDS 16
+#define SPRY_MIN_MEMORY (4ULL << 20)
+#define SPRY_MAX_MEMORY (1ULL << 40)
+#define SPRY_DEFAULT_MEMORY (256ULL << 20)
+
+enum accel_kind { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
+
+struct vm_config {
+	const char *kernel;
+	const char *initrds[SPRY_MAX_INITRDS];
+	int ninitrds;
+	const char *cmdline;
+	int ncpus;
+	uint64_t memory;
+	enum accel_kind accel;
+};
+
+enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION, CLI_PROBE, CLI_ERROR };
+
+/* Fill @cfg from argv; on CLI_ERROR @err holds one line naming the problem. */
+enum cli_action cli_parse(int argc, char *const argv[], struct vm_config *cfg,
+			  char *err, size_t errlen);
+
+/* "256M", "1G", "4096K", "65536" (MiB when no suffix, as QEMU's -m). 0 or -EINVAL. */
+int parse_size(const char *s, uint64_t *bytes);
+
+const char *accel_kind_name(enum accel_kind a);
+
+extern const char spry_usage[];
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * A virtual machine: guest memory, vCPUs run by one accelerator, the PIO and
+ * MMIO buses with their devices, and the lifecycle that ends it with one exit
+ * status. One VM per process; this object holds all of its mutable state.
+ */
+#ifndef SPRY_VM_H
+#define SPRY_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "spry/boot.h"
+#include "spry/bus.h"
+#include "spry/config.h"
+#include "spry/layout.h"
+#include "spry/memory.h"
+
+struct vm;
+struct console;
+struct serial;
+
+struct vcpu {
+	struct vm *vm;
+	int index;
+	pthread_t thread;
+	bool started;
+	void *accel_state;
+};
+
+/* What an accelerator provides; KVM and TCG-lite implement the same table. */
+struct accel_ops {
+	const char *name;
+	/* Create the machine: memory slots, irqchip, timers. */
+	int (*create)(struct vm *vm);
+	int (*vcpu_create)(struct vcpu *vcpu);
+	/* Put the boot CPU in the state the boot protocol asks for. */
+	int (*vcpu_set_boot_state)(struct vcpu *vcpu, const struct boot_cpu_state *s);
+	/* Run until the VM stops; exits are dispatched to the buses. */
+	void (*vcpu_run)(struct vcpu *vcpu);
+	/* Make a running vCPU return to its loop promptly (async-signal safe use only). */
+	void (*vcpu_kick)(struct vcpu *vcpu);
+	int (*irq_line)(struct vm *vm, unsigned int gsi, int level);
+	void (*destroy)(struct vm *vm);
+};
+
+struct vm {
+	const struct vm_config *cfg;
+	struct guest_memory mem;
+	struct bus pio, mmio;
+	const struct accel_ops *accel;
+	void *accel_state;
+	int ncpus;
+	struct vcpu vcpus[SPRY_MAX_CPUS];
+	struct boot_cpu_state boot;
+
+	struct console *console;
+	struct serial *serial;
+
+	/* Lifecycle: the first stop request decides the exit status. */
+	atomic_bool stopping;
+	int exit_status;
+	pthread_mutex_t stop_lock;
+	int stop_efd;		/* written once on the first stop request */
+
+	struct timespec start_wall;	/* when spry started, for the boot timer */
+};
+
+/* Ask the VM to stop with @exit_status (enum spry_exit or a debug-exit status). */
+void vm_request_stop(struct vm *vm, int exit_status);
+static inline bool vm_stopping(struct vm *vm)
+{
+	return atomic_load_explicit(&vm->stopping, memory_order_acquire);
+}
+
+/* Raise or lower an interrupt line, whatever irqchip is in use. */
+void vm_irq_line(struct vm *vm, unsigned int gsi, int level);
+
+/* Build the machine for @cfg with accelerator @accel; 0, or -1 with a message printed. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel);
+/* Run until the VM stops; returns the process exit status. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * Guest console on stdio. Output goes through a ring buffer that a writer
+ * thread drains with blocking writes, so the vCPU that filled it never waits:
+ * when the ring is full, new bytes are dropped and counted. A terminal on
+ * stdin is put in raw mode so keys reach the guest; Ctrl-A x quits, as in QEMU.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spry/console.h"
+#include "spry/log.h"
+
+#define ESCAPE_CHAR	0x01	/* Ctrl-A */
+#define FLUSH_TIMEOUT_S	2
+
+struct console {
+	int in_fd, out_fd;
+	bool in_eof;
+	bool escape_pending;
+
+	pthread_mutex_t lock;
+	pthread_cond_t more;		/* writer: there is output, or we are closing */
+	pthread_cond_t drained;		/* destroy: the ring is empty */
+	uint8_t ring[CONSOLE_OUT_BUFFER];
+	size_t head, count;
+	uint64_t dropped;
+	bool closing, out_broken;
+	pthread_t writer;
+};
+
+/* Saved for the fatal-signal path, which cannot reach the console object. */
+static struct termios saved_termios;
+static int saved_termios_fd = -1;
+
+void console_restore_terminal(void)
+{
+	if (saved_termios_fd >= 0)
+		tcsetattr(saved_termios_fd, TCSANOW, &saved_termios);
+}
+
+static void restore_on_fatal_signal(int sig)
+{
+	console_restore_terminal();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void enter_raw_mode(int fd)
+{
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE };
+	struct termios raw;
+
+	if (!isatty(fd) || tcgetattr(fd, &saved_termios) < 0)
+		return;
+	raw = saved_termios;
+	cfmakeraw(&raw);
+	if (tcsetattr(fd, TCSANOW, &raw) < 0)
+		return;
+	saved_termios_fd = fd;
+	atexit(console_restore_terminal);
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], restore_on_fatal_signal);
+}
+
+/* Returns how many bytes could not be written. */
+static size_t write_all(struct console *c, const uint8_t *p, size_t n)
+{
+	while (n && !c->out_broken) {
+		ssize_t w = write(c->out_fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			/* A reader that went away loses the rest; the guest never notices. */
+			c->out_broken = true;
+			break;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return n;
+}
+
+static void *writer_thread(void *arg)
+{
+	struct console *c = arg;
+	uint8_t chunk[4096];
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		size_t n;
+
+		while (!c->count && !c->closing)
+			pthread_cond_wait(&c->more, &c->lock);
+		if (!c->count)
+			break;
+		n = c->count < sizeof(chunk) ? c->count : sizeof(chunk);
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = c->ring[(c->head + i) % CONSOLE_OUT_BUFFER];
+		c->head = (c->head + n) % CONSOLE_OUT_BUFFER;
+		c->count -= n;
+		pthread_mutex_unlock(&c->lock);
+		n = write_all(c, chunk, n);
+		pthread_mutex_lock(&c->lock);
+		c->dropped += n;
+		if (!c->count)
+			pthread_cond_broadcast(&c->drained);
+	}
+	pthread_cond_broadcast(&c->drained);
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+struct console *console_create(int in_fd, int out_fd)
+{
+	struct console *c = calloc(1, sizeof(*c));
+	sigset_t all, old;
+	int err;
+
+	if (!c)
+		return NULL;
+	c->in_fd = in_fd;
+	c->out_fd = out_fd;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->more, NULL);
+	pthread_cond_init(&c->drained, NULL);
+	/* The writer takes no signals; they belong to the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&c->writer, NULL, writer_thread, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		spry_err("console: cannot start writer thread: %s", strerror(err));
+		free(c);
+		return NULL;
+	}
+	pthread_setname_np(c->writer, "console-out");
+	enter_raw_mode(in_fd);
+	return c;
+}
+
+void console_write(struct console *c, const uint8_t *buf, size_t len)
+{
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < len; i++) {
+		if (c->count == CONSOLE_OUT_BUFFER) {
+			c->dropped += len - i;
+			break;
+		}
+		c->ring[(c->head + c->count++) % CONSOLE_OUT_BUFFER] = buf[i];
+	}
+	pthread_cond_signal(&c->more);
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t console_dropped(struct console *c)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->dropped;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+int console_input_fd(struct console *c)
+{
+	return c->in_eof ? -1 : c->in_fd;
+}
+
+/* Strip the Ctrl-A escape out of terminal input; Ctrl-A Ctrl-A sends one Ctrl-A. */
+static size_t filter_escape(struct console *c, uint8_t *buf, size_t n, bool *quit)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = buf[i];
+
+		if (c->escape_pending) {
+			c->escape_pending = false;
+			if (ch == 'x' || ch == 'X') {
+				*quit = true;
+				return out;
+			}
+			if (ch != ESCAPE_CHAR)
+				continue;
+		} else if (ch == ESCAPE_CHAR) {
+			c->escape_pending = true;
+			continue;
+		}
+		buf[out++] = ch;
+	}
+	return out;
+}
+
+long console_read_input(struct console *c, uint8_t *buf, size_t len, bool *quit)
+{
+	ssize_t n;
+
+	*quit = false;
+	if (c->in_eof)
+		return -1;
+	n = read(c->in_fd, buf, len);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : (c->in_eof = true, -1);
+	if (n == 0) {
+		c->in_eof = true;
+		return -1;
+	}
+	if (saved_termios_fd == c->in_fd)
+		return (long)filter_escape(c, buf, (size_t)n, quit);
+	return n;
+}
+
+void console_destroy(struct console *c)
+{
+	struct timespec deadline;
+	uint64_t dropped;
+	bool flushed;
+
+	if (!c)
+		return;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += FLUSH_TIMEOUT_S;
+	pthread_mutex_lock(&c->lock);
+	c->closing = true;
+	pthread_cond_signal(&c->more);
+	while (c->count && !c->out_broken)
+		if (pthread_cond_timedwait(&c->drained, &c->lock, &deadline) == ETIMEDOUT)
+			break;
+	flushed = !c->count;
+	c->dropped += c->count;
+	dropped = c->dropped;
+	pthread_mutex_unlock(&c->lock);
+	console_restore_terminal();
+	if (dropped)
+		spry_info("serial console: %llu bytes of guest output dropped (output too slow)",
+			  (unsigned long long)dropped);
+	/* A writer stuck on a stopped reader is left to process exit. */
+	if (flushed)
+		pthread_join(c->writer, NULL);
+	else
+		pthread_detach(c->writer);
+	if (flushed) {
+		pthread_mutex_destroy(&c->lock);
+		pthread_cond_destroy(&c->more);
+		pthread_cond_destroy(&c->drained);
+		free(c);
+	}
+}

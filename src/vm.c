@@ -1,0 +1,221 @@
+/*
+ * Machine assembly and lifecycle: memory, kernel load, accelerator, devices
+ * and vCPUs are set up once; then the main thread waits for a stop request,
+ * a signal, or console input, until the first stop request decides the exit.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "spry/console.h"
+#include "spry/devices.h"
+#include "spry/exit.h"
+#include "spry/file.h"
+#include "spry/log.h"
+#include "spry/vcpu.h"
+#include "spry/vm.h"
+
+#define INPUT_RETRY_MS 10	/* re-check a full UART FIFO this often */
+
+void vm_request_stop(struct vm *vm, int exit_status)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!vm_stopping(vm)) {
+		vm->exit_status = exit_status;
+		atomic_store_explicit(&vm->stopping, true, memory_order_release);
+		if (write(vm->stop_efd, &one, sizeof(one)) < 0)
+			spry_err("cannot signal the stop request: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+void vm_irq_line(struct vm *vm, unsigned int gsi, int level)
+{
+	if (vm->accel->irq_line(vm, gsi, level) < 0)
+		spry_err("irq %u: cannot set level %d: %s", gsi, level, strerror(errno));
+}
+
+/* Map the kernel and initrds and let the boot code place them in guest RAM. */
+static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg)
+{
+	struct mapped_file kernel, initrd[SPRY_MAX_INITRDS];
+	struct boot_blob blobs[SPRY_MAX_INITRDS];
+	struct boot_config bc = { .cmdline = cfg->cmdline, .ncpus = cfg->ncpus };
+	enum boot_protocol protocol;
+	char err[256];
+	int i, ret = -1;
+
+	if (map_file(cfg->kernel, "kernel", &kernel, err, sizeof(err)))
+		goto out_err;
+	for (i = 0; i < cfg->ninitrds; i++) {
+		if (map_file(cfg->initrds[i], "initrd", &initrd[i], err, sizeof(err)))
+			goto out_unmap;
+		blobs[i] = (struct boot_blob){ cfg->initrds[i], initrd[i].data, initrd[i].size };
+	}
+	bc.kernel = (struct boot_blob){ cfg->kernel, kernel.data, kernel.size };
+	bc.initrds = blobs;
+	bc.ninitrds = cfg->ninitrds;
+	ret = boot_load(&vm->mem, &bc, &protocol, &vm->boot, err, sizeof(err));
+out_unmap:
+	while (i-- > 0)
+		unmap_file(&initrd[i]);
+	unmap_file(&kernel);
+out_err:
+	if (ret)
+		spry_err("%s", err);
+	return ret;
+}
+
+static int vm_add_devices(struct vm *vm)
+{
+	vm->console = console_create(STDIN_FILENO, STDOUT_FILENO);
+	if (!vm->console)
+		return -1;
+	vm->serial = serial_init(vm, SPRY_PORT_COM1, SPRY_IRQ_COM1, vm->console);
+	if (!vm->serial)
+		return -1;
+	if (i8042_init(vm) || rtc_init(vm) || debug_exit_init(vm) || boot_timer_init(vm) ||
+	    acpi_sleep_init(vm))
+		return -1;
+	return 0;
+}
+
+static int vm_create_vcpus(struct vm *vm)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		vm->vcpus[i].vm = vm;
+		vm->vcpus[i].index = i;
+		if (vm->accel->vcpu_create(&vm->vcpus[i]))
+			return -1;
+	}
+	/* Application processors wait for the guest's INIT/SIPI, as on hardware. */
+	return vm->accel->vcpu_set_boot_state(&vm->vcpus[0], &vm->boot);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel)
+{
+	int err;
+
+	vm->cfg = cfg;
+	vm->accel = accel;
+	vm->ncpus = cfg->ncpus;
+	vm->pio.name = "port";
+	vm->mmio.name = "mmio address";
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC);
+	if (vm->stop_efd < 0) {
+		spry_err("eventfd: %s", strerror(errno));
+		return -1;
+	}
+	err = guest_memory_init(&vm->mem, cfg->memory);
+	if (err) {
+		spry_err("cannot allocate %llu MiB of guest memory: %s",
+			 (unsigned long long)(cfg->memory >> 20), strerror(-err));
+		return -1;
+	}
+	if (vm_load_kernel(vm, cfg) || accel->create(vm) || vm_add_devices(vm) ||
+	    vm_create_vcpus(vm))
+		return -1;
+	return 0;
+}
+
+/* Hand console input to the UART, never more than its FIFO has room for. */
+static void vm_console_input(struct vm *vm)
+{
+	uint8_t buf[64];
+	size_t room = serial_rx_room(vm->serial);
+	bool quit;
+	long n;
+
+	if (room > sizeof(buf))
+		room = sizeof(buf);
+	n = console_read_input(vm->console, buf, room, &quit);
+	if (quit) {
+		spry_info("stopped from the console (Ctrl-A x)");
+		vm_request_stop(vm, SPRY_EXIT_SIGNAL);
+	}
+	if (n > 0)
+		serial_receive(vm->serial, buf, (size_t)n);
+}
+
+static void vm_handle_signal(struct vm *vm, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	spry_info("stopping on signal %s", strsignal((int)si.ssi_signo));
+	vm_request_stop(vm, SPRY_EXIT_SIGNAL);
+}
+
+static void vm_main_loop(struct vm *vm, int sfd)
+{
+	while (!vm_stopping(vm)) {
+		int in_fd = console_input_fd(vm->console);
+		bool room = in_fd >= 0 && serial_rx_room(vm->serial) > 0;
+		struct pollfd fds[3] = {
+			{ .fd = vm->stop_efd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = room ? in_fd : -1, .events = POLLIN },
+		};
+		int timeout = in_fd >= 0 && !room ? INPUT_RETRY_MS : -1;
+
+		if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
+			spry_err("poll: %s", strerror(errno));
+			vm_request_stop(vm, SPRY_EXIT_ERROR);
+			break;
+		}
+		if (fds[1].revents & POLLIN)
+			vm_handle_signal(vm, sfd);
+		if (fds[2].revents & (POLLIN | POLLHUP | POLLERR))
+			vm_console_input(vm);
+	}
+}
+
+int vm_run(struct vm *vm)
+{
+	sigset_t stop_signals;
+	int sfd;
+
+	/* Blocked before the vCPU threads exist, so they inherit the mask. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	sigaddset(&stop_signals, SPRY_SIG_KICK);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	sigdelset(&stop_signals, SPRY_SIG_KICK);
+	sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+	if (sfd < 0) {
+		spry_err("signalfd: %s", strerror(errno));
+		return SPRY_EXIT_ERROR;
+	}
+	if (vcpus_start(vm))
+		vm_request_stop(vm, SPRY_EXIT_ERROR);
+	vm_main_loop(vm, sfd);
+	vcpus_stop(vm);
+	close(sfd);
+	return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	vcpus_stop(vm);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	console_destroy(vm->console);
+	vm->console = NULL;
+	if (vm->accel && vm->accel_state)
+		vm->accel->destroy(vm);
+	guest_memory_destroy(&vm->mem);
+	if (vm->stop_efd > 0)
+		close(vm->stop_efd);
+	pthread_mutex_destroy(&vm->stop_lock);
+}
