@@ -45,6 +45,7 @@ static int kvm_check_caps(struct kvm_vm *k)
 		{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
 		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
 		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+		{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
 	};
 
 	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
@@ -116,6 +117,43 @@ static int kvm_add_memory(struct vm *vm, struct kvm_vm *k)
 	return 0;
 }
 
+static void add_route(struct kvm_irq_routing *r, uint32_t gsi, uint32_t chip, uint32_t pin)
+{
+	r->entries[r->nr++] = (struct kvm_irq_routing_entry){
+		.gsi = gsi,
+		.type = KVM_IRQ_ROUTING_IRQCHIP,
+		.u.irqchip = { .irqchip = chip, .pin = pin },
+	};
+}
+
+/*
+ * KVM's default routing sends GSI 0 (the PIT) to IOAPIC pin 0, but a PC wires
+ * it to pin 2, and that is what our MP table and MADT override say. Route as a
+ * PC: ISA IRQs to the PICs (2 is the cascade), IRQ 0 to pin 2, the rest 1:1.
+ */
+static int kvm_set_pc_irq_routing(struct kvm_vm *k)
+{
+	enum { MAX_ROUTES = 16 + SPRY_IOAPIC_PINS };
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry entries[MAX_ROUTES];
+	} routing = { 0 };
+	struct kvm_irq_routing *r = &routing.hdr;
+
+	for (uint32_t irq = 0; irq < 16; irq++)
+		if (irq != 2)
+			add_route(r, irq, irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+				  irq % 8);
+	for (uint32_t gsi = 0; gsi < SPRY_IOAPIC_PINS; gsi++)
+		if (gsi != 2)
+			add_route(r, gsi, KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi);
+	if (ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, r) < 0) {
+		spry_err("kvm: KVM_SET_GSI_ROUTING: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int kvm_create_irqchip(struct kvm_vm *k)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -138,7 +176,7 @@ static int kvm_create_irqchip(struct kvm_vm *k)
 		spry_err("kvm: KVM_CREATE_PIT2: %s", strerror(errno));
 		return -1;
 	}
-	return 0;
+	return kvm_set_pc_irq_routing(k);
 }
 
 static int kvm_load_supported_cpuid(struct kvm_vm *k)
