@@ -9,6 +9,7 @@
 
 #include "spry/config.h"
 #include "spry/exit.h"
+#include "spry/file.h"
 #include "spry/kvm.h"
 #include "spry/log.h"
 #include "spry/vm.h"
@@ -48,12 +49,32 @@ static const struct accel_ops *select_accel(const struct vm_config *cfg)
 	}
 }
 
+/* A missing or unreadable file is the user's first problem, before any accelerator's. */
+static int check_input_files(const struct vm_config *cfg)
+{
+	struct mapped_file f;
+	char err[256];
+
+	for (int i = -1; i < cfg->ninitrds; i++) {
+		if (map_file(i < 0 ? cfg->kernel : cfg->initrds[i], i < 0 ? "kernel" : "initrd",
+			     &f, err, sizeof(err))) {
+			spry_err("%s", err);
+			return -1;
+		}
+		unmap_file(&f);
+	}
+	return 0;
+}
+
 static int run(const struct vm_config *cfg, const struct timespec *start)
 {
 	static struct vm vm;
-	const struct accel_ops *accel = select_accel(cfg);
+	const struct accel_ops *accel;
 	int status = SPRY_EXIT_ERROR;
 
+	if (check_input_files(cfg))
+		return SPRY_EXIT_ERROR;
+	accel = select_accel(cfg);
 	if (!accel)
 		return SPRY_EXIT_NO_ACCEL;
 	vm.start_wall = *start;

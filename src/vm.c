@@ -52,7 +52,7 @@ static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg)
 	char err[256];
 	int i, ret = -1;
 
-	if (map_file(cfg->kernel, "kernel", &kernel, err, sizeof(err)))
+	if (map_file(cfg->kernel, "image", &kernel, err, sizeof(err)))
 		goto out_err;
 	for (i = 0; i < cfg->ninitrds; i++) {
 		if (map_file(cfg->initrds[i], "initrd", &initrd[i], err, sizeof(err)))
@@ -69,7 +69,7 @@ out_unmap:
 	unmap_file(&kernel);
 out_err:
 	if (ret)
-		spry_err("%s", err);
+		spry_err("kernel '%s': %s", cfg->kernel, err);
 	return ret;
 }
 
