@@ -30,6 +30,7 @@ const char spry_usage[] =
 	"\n"
 	"probe: says whether KVM runs guest ring 0 natively on this host (exit 0) or not (exit 10)\n";
 
+__attribute__((format(printf, 3, 4)))
 static enum cli_action fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

@@ -8,6 +8,7 @@
 
 #include "spry/log.h"
 
+__attribute__((format(printf, 1, 0)))
 static void vlog(const char *fmt, va_list ap)
 {
 	char line[512];

@@ -88,8 +88,8 @@ for spec in sys.argv[2:]:
     name, *argv = spec.split("\x1f")
     progs.append({"name": name, "argv": argv, "times": [], "rss": [], "bad": 0, "error": None})
 
-def run_once(prog):
-    """Spawns ARGV with stdio on /dev/null (stderr to a file); returns (status, s, KiB, err)."""
+def spawn(argv):
+    """Spawns ARGV with stdio on /dev/null (stderr to a file); returns (status, s, rusage, err)."""
     errpath = "/tmp/spry-bench-%d.err" % os.getpid()
     null = os.open(os.devnull, os.O_RDWR)
     err = os.open(errpath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -97,16 +97,33 @@ def run_once(prog):
                (os.POSIX_SPAWN_DUP2, err, 2)]
     t0 = time.perf_counter()
     try:
-        pid = os.posix_spawnp(prog["argv"][0], prog["argv"], os.environ, file_actions=actions)
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
     except OSError as e:
         os.close(null); os.close(err)
-        return None, 0.0, 0, str(e)
+        return None, 0.0, None, str(e)
     _, wstatus, ru = os.wait4(pid, 0)
     t1 = time.perf_counter()
     os.close(null); os.close(err)
     text = open(errpath, errors="replace").read().strip()
     os.unlink(errpath)
-    return os.waitstatus_to_exitcode(wstatus), t1 - t0, ru.ru_maxrss, text
+    return os.waitstatus_to_exitcode(wstatus), t1 - t0, ru, text
+
+def peak_rss_kib(argv):
+    """Peak RSS of ARGV alone. posix_spawn's vfork child shares this Python's memory until
+    exec, and Linux carries that high-water mark into the child's ru_maxrss, so the RSS is
+    taken in a separate run under GNU time, whose own footprint is far below either VMM's."""
+    out = "/tmp/spry-bench-%d.rss" % os.getpid()
+    spawn(["/usr/bin/time", "-f", "%M", "-o", out] + argv)
+    try:
+        return int(open(out).read().split()[-1])
+    finally:
+        os.unlink(out)
+
+def run_once(prog):
+    """Returns (status, seconds, peak RSS KiB, stderr text) of one timed run of PROG."""
+    status, secs, _, text = spawn(prog["argv"])
+    kib = peak_rss_kib(prog["argv"]) if status == EXPECTED else 0
+    return status, secs, kib, text
 
 for i in range(runs):
     for prog in progs:

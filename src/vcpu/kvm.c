@@ -134,12 +134,11 @@ static void add_route(struct kvm_irq_routing *r, uint32_t gsi, uint32_t chip, ui
 static int kvm_set_pc_irq_routing(struct kvm_vm *k)
 {
 	enum { MAX_ROUTES = 16 + SPRY_IOAPIC_PINS };
-	struct {
-		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry entries[MAX_ROUTES];
-	} routing = { 0 };
-	struct kvm_irq_routing *r = &routing.hdr;
+	struct kvm_irq_routing *r = calloc(1, sizeof(*r) + MAX_ROUTES * sizeof(r->entries[0]));
+	int ret;
 
+	if (!r)
+		return -1;
 	for (uint32_t irq = 0; irq < 16; irq++)
 		if (irq != 2)
 			add_route(r, irq, irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
@@ -147,11 +146,11 @@ static int kvm_set_pc_irq_routing(struct kvm_vm *k)
 	for (uint32_t gsi = 0; gsi < SPRY_IOAPIC_PINS; gsi++)
 		if (gsi != 2)
 			add_route(r, gsi, KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi);
-	if (ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, r) < 0) {
+	ret = ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, r);
+	if (ret < 0)
 		spry_err("kvm: KVM_SET_GSI_ROUTING: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
+	free(r);
+	return ret;
 }
 
 static int kvm_create_irqchip(struct kvm_vm *k)
@@ -244,17 +243,18 @@ static int kvm_set_boot_msrs(struct vcpu *vcpu, struct kvm_vcpu *kv)
 		{ MSR_IA32_CR_PAT, PAT_POWER_ON_DEFAULT },
 	};
 	enum { N = sizeof(boot_msrs) / sizeof(boot_msrs[0]) };
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[N];
-	} msrs = { .hdr.nmsrs = N };
+	struct kvm_msrs *msrs = calloc(1, sizeof(*msrs) + N * sizeof(msrs->entries[0]));
 	int ret;
 
+	if (!msrs)
+		return -1;
+	msrs->nmsrs = N;
 	for (int i = 0; i < N; i++) {
-		msrs.entries[i].index = boot_msrs[i].index;
-		msrs.entries[i].data = boot_msrs[i].value;
+		msrs->entries[i].index = boot_msrs[i].index;
+		msrs->entries[i].data = boot_msrs[i].value;
 	}
-	ret = ioctl(kv->fd, KVM_SET_MSRS, &msrs);
+	ret = ioctl(kv->fd, KVM_SET_MSRS, msrs);
+	free(msrs);
 	if (ret != N) {
 		spry_err("kvm: vcpu %d: KVM_SET_MSRS set %d of %d", vcpu->index, ret, N);
 		return -1;
