@@ -7,6 +7,7 @@
 #define GUEST_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,8 @@ int main(void);
 
 const char *boot_kind_name(void);
 const char *boot_cmdline(void);	/* "" when the loader gave none */
+/* The number after "KEY=" on the command line; false when KEY= is absent. */
+bool cmdline_uint(const char *key, uint32_t *value);
 
 static inline void outb(uint16_t port, uint8_t v)
 {

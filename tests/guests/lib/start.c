@@ -67,3 +67,21 @@ const char *boot_cmdline(void)
 	}
 	return p ? (const char *)p : "";
 }
+
+bool cmdline_uint(const char *key, uint32_t *value)
+{
+	size_t klen = 0;
+	const char *p;
+
+	while (key[klen])
+		klen++;
+	for (p = boot_cmdline(); *p; p++)
+		if (!strncmp(p, key, klen) && p[klen] == '=')
+			break;
+	if (!*p)
+		return false;
+	*value = 0;
+	for (p += klen + 1; *p >= '0' && *p <= '9'; p++)
+		*value = *value * 10 + (uint32_t)(*p - '0');
+	return true;
+}

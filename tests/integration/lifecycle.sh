@@ -1,0 +1,104 @@
+#!/bin/bash
+# How a running VM ends, checked from outside: a stopped stdout reader never
+# stalls the guest (output is dropped and counted), a slow one loses nothing,
+# and SIGTERM/SIGINT stop spry cleanly with status 8.
+# Usage: lifecycle.sh SPRY ACCEL CASE FLOOD_PAYLOAD IDLE_PAYLOAD
+#   CASE: stalled-reader | slow-reader | sigterm | sigint
+set -u
+
+spry=$1 accel=$2 case=$3 flood=$4 idle=$5
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*"
+	[ -s "$dir/stderr" ] && sed 's/^/  stderr| /' "$dir/stderr"
+	exit 1
+}
+
+skip_if_unusable() {
+	if [ "$1" -eq 10 ]; then
+		echo "SKIP: accelerator '$accel' is not usable here:"
+		sed 's/^/  /' "$dir/stderr"
+		exit 77
+	fi
+}
+
+# Waits up to $2 seconds for process $1; sets rc, or fails.
+wait_for_exit() {
+	local pid=$1 limit=$2 i
+	for ((i = 0; i < limit * 10; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			rc=$?
+			return
+		fi
+		sleep 0.1
+	done
+	fail "spry did not finish within ${limit}s"
+}
+
+# Nobody ever reads the FIFO on stdout: the guest must still finish.
+stalled_reader() {
+	mkfifo "$dir/fifo"
+	exec 3<>"$dir/fifo"	# keeps a reader end open that never reads
+	"$spry" run --kernel "$flood" --accel "$accel" --cmdline kib=256 \
+		>"$dir/fifo" 2>"$dir/stderr" &
+	pids+=($!)
+	wait_for_exit $! 60
+	skip_if_unusable "$rc"
+	[ "$rc" -eq 1 ] || fail "exit status $rc, expected 1 (the guest's clean debug-exit)"
+	grep -q "bytes of guest output dropped" "$dir/stderr" ||
+		fail "no report of dropped output"
+	grep "dropped" "$dir/stderr"
+}
+
+# A reader that starts late still gets every byte that fits the buffers.
+slow_reader() {
+	local kib=96 want got
+	want=$((kib * 1024 + ${#kib} + 17))	# the lines, then "flood: 96 KiB sent\n"
+	{ "$spry" run --kernel "$flood" --accel "$accel" --cmdline kib=$kib 2>"$dir/stderr"
+	  echo $? >"$dir/rc"; } | { sleep 1; wc -c >"$dir/count"; }
+	rc=$(cat "$dir/rc")
+	skip_if_unusable "$rc"
+	[ "$rc" -eq 1 ] || fail "exit status $rc, expected 1"
+	got=$(cat "$dir/count")
+	[ "$got" -eq "$want" ] || fail "reader got $got bytes, expected $want"
+	! grep -q dropped "$dir/stderr" || fail "output was dropped"
+	echo "slow reader got all $got bytes"
+}
+
+# The guest idles until a signal stops spry.
+stop_on_signal() {
+	local sig=$1 i
+	"$spry" run --kernel "$idle" --accel "$accel" </dev/null >"$dir/stdout" 2>"$dir/stderr" &
+	pids+=($!)
+	for ((i = 0; i < 300; i++)); do
+		grep -q "idle: waiting" "$dir/stdout" && break
+		kill -0 "${pids[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q "idle: waiting" "$dir/stdout"; then
+		wait_for_exit "${pids[-1]}" 1
+		skip_if_unusable "$rc"
+		fail "the idle payload never said it was waiting (exit $rc)"
+	fi
+	kill -"$sig" "${pids[-1]}"
+	wait_for_exit "${pids[-1]}" 5
+	[ "$rc" -eq 8 ] || fail "exit status $rc after SIG$sig, expected 8"
+	grep "stopping on signal" "$dir/stderr" || fail "no line saying why spry stopped"
+}
+
+case $case in
+stalled-reader) stalled_reader ;;
+slow-reader) slow_reader ;;
+sigterm) stop_on_signal TERM ;;
+sigint) stop_on_signal INT ;;
+*) echo "unknown case $case"; exit 99 ;;
+esac
+exit 0
