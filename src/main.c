@@ -9,7 +9,6 @@
 
 #include "spry/config.h"
 #include "spry/exit.h"
-#include "spry/file.h"
 #include "spry/kvm.h"
 #include "spry/log.h"
 #include "spry/vm.h"
@@ -49,37 +48,21 @@ static const struct accel_ops *select_accel(const struct vm_config *cfg)
 	}
 }
 
-/* A missing or unreadable file is the user's first problem, before any accelerator's. */
-static int check_input_files(const struct vm_config *cfg)
-{
-	struct mapped_file f;
-	char err[256];
-
-	for (int i = -1; i < cfg->ninitrds; i++) {
-		if (map_file(i < 0 ? cfg->kernel : cfg->initrds[i], i < 0 ? "kernel" : "initrd",
-			     &f, err, sizeof(err))) {
-			spry_err("%s", err);
-			return -1;
-		}
-		unmap_file(&f);
-	}
-	return 0;
-}
-
+/* Bad input files are reported before anything about accelerators. */
 static int run(const struct vm_config *cfg, const struct timespec *start)
 {
 	static struct vm vm;
 	const struct accel_ops *accel;
 	int status = SPRY_EXIT_ERROR;
 
-	if (check_input_files(cfg))
-		return SPRY_EXIT_ERROR;
-	accel = select_accel(cfg);
-	if (!accel)
-		return SPRY_EXIT_NO_ACCEL;
 	vm.start_wall = *start;
-	if (vm_create(&vm, cfg, accel) == 0)
-		status = vm_run(&vm);
+	if (vm_load(&vm, cfg) == 0) {
+		accel = select_accel(cfg);
+		if (!accel)
+			status = SPRY_EXIT_NO_ACCEL;
+		else if (vm_create(&vm, accel) == 0)
+			status = vm_run(&vm);
+	}
 	vm_destroy(&vm);
 	return status;
 }

@@ -99,29 +99,34 @@ static int vm_create_vcpus(struct vm *vm)
 	return vm->accel->vcpu_set_boot_state(&vm->vcpus[0], &vm->boot);
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel)
+int vm_load(struct vm *vm, const struct vm_config *cfg)
 {
 	int err;
 
 	vm->cfg = cfg;
-	vm->accel = accel;
 	vm->ncpus = cfg->ncpus;
-	vm->pio.name = "port";
-	vm->mmio.name = "mmio address";
+	vm->stop_efd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
-	vm->stop_efd = eventfd(0, EFD_CLOEXEC);
-	if (vm->stop_efd < 0) {
-		spry_err("eventfd: %s", strerror(errno));
-		return -1;
-	}
 	err = guest_memory_init(&vm->mem, cfg->memory);
 	if (err) {
 		spry_err("cannot allocate %llu MiB of guest memory: %s",
 			 (unsigned long long)(cfg->memory >> 20), strerror(-err));
 		return -1;
 	}
-	if (vm_load_kernel(vm, cfg) || accel->create(vm) || vm_add_devices(vm) ||
-	    vm_create_vcpus(vm))
+	return vm_load_kernel(vm, cfg);
+}
+
+int vm_create(struct vm *vm, const struct accel_ops *accel)
+{
+	vm->accel = accel;
+	vm->pio.name = "port";
+	vm->mmio.name = "mmio address";
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC);
+	if (vm->stop_efd < 0) {
+		spry_err("eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if (accel->create(vm) || vm_add_devices(vm) || vm_create_vcpus(vm))
 		return -1;
 	return 0;
 }
@@ -207,7 +212,8 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
-	vcpus_stop(vm);
+	if (vm->accel)
+		vcpus_stop(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	console_destroy(vm->console);
@@ -215,7 +221,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->accel && vm->accel_state)
 		vm->accel->destroy(vm);
 	guest_memory_destroy(&vm->mem);
-	if (vm->stop_efd > 0)
+	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
 	pthread_mutex_destroy(&vm->stop_lock);
 }

@@ -77,8 +77,13 @@ static inline bool vm_stopping(struct vm *vm)
 /* Raise or lower an interrupt line, whatever irqchip is in use. */
 void vm_irq_line(struct vm *vm, unsigned int gsi, int level);
 
-/* Build the machine for @cfg with accelerator @accel; 0, or -1 with a message printed. */
-int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel);
+/*
+ * Allocate guest RAM for @cfg and load the kernel, initrds and firmware tables
+ * into it; this needs no accelerator. 0, or -1 with a message printed.
+ */
+int vm_load(struct vm *vm, const struct vm_config *cfg);
+/* Build the rest of the machine on @accel; 0, or -1 with a message printed. */
+int vm_create(struct vm *vm, const struct accel_ops *accel);
 /* Run until the VM stops; returns the process exit status. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);

@@ -86,7 +86,7 @@ int i8042_init(struct vm *vm)
 		return -1;
 	k->vm = vm;
 	k->status = STATUS_SYSTEM_FLAG;
-	/* Ports 0x60-0x64 with 0x61-0x63 left to KVM's PIT speaker port and nothing else. */
+	/* One range for 0x60 and 0x64; port 0x61 (PIT speaker) never gets here under KVM. */
 	k->dev = (struct bus_device){
 		.name = "i8042", .base = SPRY_PORT_I8042_DATA, .size = 5, .opaque = k,
 		.read = i8042_read, .write = i8042_write,
