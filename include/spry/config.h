@@ -5,6 +5,7 @@
 #ifndef SPRY_CONFIG_H
 #define SPRY_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,33 @@
 
 enum accel_kind { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
 
+#define SPRY_MAX_DISKS 6
+#define SPRY_DISK_SERIAL_LEN 20	/* virtio-blk's GET_ID size */
+
+enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
+
+/* --disk path=FILE[,readonly=on][,cache=writeback|none][,serial=ID] */
+struct disk_config {
+	const char *path;
+	bool readonly;
+	enum disk_cache cache;
+	char serial[SPRY_DISK_SERIAL_LEN + 1];
+};
+
+enum console_kind { CONSOLE_NONE, CONSOLE_STDIO, CONSOLE_SOCKET, CONSOLE_PTY };
+
+/* --console stdio|pty|socket=PATH: a virtio-console; stdio switches the serial console off. */
+struct console_config {
+	enum console_kind kind;
+	const char *socket_path;
+};
+
+/* --rng on|rate=BYTES: a virtio-rng, at most BYTES per second (0: unlimited). */
+struct rng_config {
+	bool enabled;
+	uint64_t rate;
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrds[SPRY_MAX_INITRDS];
@@ -23,6 +51,10 @@ struct vm_config {
 	int ncpus;
 	uint64_t memory;
 	enum accel_kind accel;
+	struct disk_config disks[SPRY_MAX_DISKS];
+	int ndisks;
+	struct console_config console;
+	struct rng_config rng;
 };
 
 enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION, CLI_PROBE, CLI_ERROR };

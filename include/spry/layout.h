@@ -21,6 +21,9 @@
 #define SPRY_BOOT_TIMER_MAGIC	123
 #define SPRY_BOOT_TIMER_ID	0x53505259	/* "SPRY", read back at offset 0 (32-bit) */
 #define SPRY_VIRTIO_MMIO_BASE	0xd0001000ULL	/* virtio-mmio windows follow, 4 KiB each */
+#define SPRY_VIRTIO_MMIO_SIZE	0x1000ULL
+#define SPRY_VIRTIO_MMIO_MAX	8
+#define SPRY_VIRTIO_MMIO_GSI	16	/* window i interrupts on GSI 16 + i (edge) */
 #define SPRY_IOAPIC_BASE	0xfec00000ULL
 #define SPRY_LAPIC_BASE		0xfee00000ULL
 #define SPRY_KVM_TSS_ADDR	0xfffbd000ULL	/* 3 pages KVM needs for real-mode emulation */

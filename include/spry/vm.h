@@ -42,6 +42,13 @@ struct accel_ops {
 	/* Make a running vCPU return to its loop promptly (async-signal safe use only). */
 	void (*vcpu_kick)(struct vcpu *vcpu);
 	int (*irq_line)(struct vm *vm, unsigned int gsi, int level);
+	/*
+	 * Optional (NULL when the accelerator has none): have a 4-byte guest
+	 * write of @datamatch to MMIO @addr signal eventfd @fd without an exit
+	 * to spry, and have writes to eventfd @fd raise an edge on @gsi.
+	 */
+	int (*ioeventfd)(struct vm *vm, int fd, uint64_t addr, uint32_t datamatch);
+	int (*irqfd)(struct vm *vm, int fd, unsigned int gsi);
 	void (*destroy)(struct vm *vm);
 };
 
