@@ -62,6 +62,8 @@ struct virtio_dev_ops {
 	 * flight must finish (their results are dropped) before the next start().
 	 */
 	void (*reset)(struct virtio_dev *d);
+	/* Free the model's state and close its backend; the I/O loop has stopped. */
+	void (*destroy)(struct virtio_dev *d);
 };
 
 struct virtio_dev {

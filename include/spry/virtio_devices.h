@@ -16,7 +16,4 @@ struct virtio_dev *virtio_console_create(struct vm *vm, struct io_loop *loop, un
 struct virtio_dev *virtio_rng_create(struct vm *vm, struct io_loop *loop, unsigned int index,
 				     const struct rng_config *cfg);
 
-/* Free a device's model state and backend (after the I/O loop has stopped). */
-void virtio_dev_destroy(struct virtio_dev *d);
-
 #endif
