@@ -27,6 +27,11 @@ const char spry_usage[] =
 	"  --cpus N          number of vCPUs (1-64, default 1)\n"
 	"  --memory SIZE     guest RAM, e.g. 256M or 2G (default 256M; no suffix: MiB)\n"
 	"  --accel KIND      auto (default), kvm or tcg\n"
+	"  --disk path=FILE[,readonly=on][,cache=writeback|none][,serial=ID]\n"
+	"                    a virtio-blk disk on a raw image; repeatable (up to 6)\n"
+	"  --console stdio|pty|socket=PATH\n"
+	"                    a virtio-console (hvc0); stdio switches the serial console off\n"
+	"  --rng on|rate=BYTES  a virtio-rng, at most BYTES per second (e.g. rate=64K)\n"
 	"\n"
 	"probe: says whether KVM runs guest ring 0 natively on this host (exit 0) or not (exit 10)\n";
 
@@ -41,11 +46,11 @@ static enum cli_action fail(char *err, size_t errlen, const char *fmt, ...)
 	return CLI_ERROR;
 }
 
-int parse_size(const char *s, uint64_t *bytes)
+/* A size with an optional K/M/G/T suffix; a bare number is in units of 1 << @shift. */
+static int parse_size_unit(const char *s, unsigned int shift, uint64_t *bytes)
 {
 	static const char units[] = "KMGT";
 	unsigned long long v;
-	unsigned int shift = 20;
 	const char *unit;
 	char *end;
 
@@ -71,6 +76,11 @@ int parse_size(const char *s, uint64_t *bytes)
 		return -EINVAL;
 	*bytes = (uint64_t)v << shift;
 	return 0;
+}
+
+int parse_size(const char *s, uint64_t *bytes)
+{
+	return parse_size_unit(s, 20, bytes);
 }
 
 const char *accel_kind_name(enum accel_kind a)
@@ -108,7 +118,85 @@ static int parse_accel(const char *s, enum accel_kind *accel)
 	return 0;
 }
 
-enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ACCEL };
+/* "key=value" at *@s: the value (up to the next comma) goes to @val. Advances *@s. */
+static bool take_key(const char **s, const char *key, char *val, size_t len)
+{
+	size_t klen = strlen(key), n;
+
+	if (strncmp(*s, key, klen) || (*s)[klen] != '=')
+		return false;
+	*s += klen + 1;
+	n = strcspn(*s, ",");
+	snprintf(val, len, "%.*s", (int)(n < len ? n : len - 1), *s);
+	if (n >= len)
+		val[0] = '\0';		/* too long: reported as a bad value */
+	*s += n;
+	return true;
+}
+
+static const char *parse_disk(const char *s, struct disk_config *d)
+{
+	char val[64];
+
+	memset(d, 0, sizeof(*d));
+	while (*s) {
+		if (!strncmp(s, "path=", 5)) {
+			size_t n = strcspn(s + 5, ",");
+
+			if (!n || n >= sizeof(d->path))
+				return n ? "path= is too long" : "path= is empty";
+			memcpy(d->path, s + 5, n);
+			d->path[n] = '\0';
+			s += 5 + n;
+		} else if (take_key(&s, "readonly", val, sizeof(val))) {
+			if (strcmp(val, "on") && strcmp(val, "off"))
+				return "readonly= takes on or off";
+			d->readonly = !strcmp(val, "on");
+		} else if (take_key(&s, "cache", val, sizeof(val))) {
+			if (strcmp(val, "writeback") && strcmp(val, "none"))
+				return "cache= takes writeback or none";
+			d->cache = strcmp(val, "none") ? DISK_CACHE_WRITEBACK : DISK_CACHE_NONE;
+		} else if (take_key(&s, "serial", val, sizeof(val))) {
+			if (!val[0] || strlen(val) > SPRY_DISK_SERIAL_LEN)
+				return "serial= takes 1 to 20 characters";
+			strcpy(d->serial, val);
+		} else {
+			return "unknown key (expected path, readonly, cache or serial)";
+		}
+		if (*s == ',')
+			s++;
+	}
+	return d->path[0] ? NULL : "path=FILE is required";
+}
+
+static int parse_console(const char *s, struct console_config *c)
+{
+	if (!strcmp(s, "stdio"))
+		c->kind = CONSOLE_STDIO;
+	else if (!strcmp(s, "pty"))
+		c->kind = CONSOLE_PTY;
+	else if (!strncmp(s, "socket=", 7) && s[7])
+		c->kind = CONSOLE_SOCKET, c->socket_path = s + 7;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_rng(const char *s, struct rng_config *r)
+{
+	r->enabled = true;
+	r->rate = 0;
+	if (!strcmp(s, "on"))
+		return 0;
+	if (strncmp(s, "rate=", 5) || parse_size_unit(s + 5, 0, &r->rate) || !r->rate)
+		return -EINVAL;
+	return 0;
+}
+
+enum {
+	OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ACCEL,
+	OPT_DISK, OPT_CONSOLE, OPT_RNG,
+};
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -117,6 +205,9 @@ static const struct option run_options[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "accel", required_argument, NULL, OPT_ACCEL },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "rng", required_argument, NULL, OPT_RNG },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -124,6 +215,8 @@ static const struct option run_options[] = {
 static enum cli_action apply_option(int opt, const char *arg, struct vm_config *cfg,
 				    char *err, size_t errlen)
 {
+	const char *why;
+
 	switch (opt) {
 	case OPT_KERNEL:
 		cfg->kernel = arg;
@@ -151,6 +244,24 @@ static enum cli_action apply_option(int opt, const char *arg, struct vm_config *
 	case OPT_ACCEL:
 		if (parse_accel(arg, &cfg->accel))
 			return fail(err, errlen, "--accel '%s': expected auto, kvm or tcg", arg);
+		break;
+	case OPT_DISK:
+		if (cfg->ndisks == SPRY_MAX_DISKS)
+			return fail(err, errlen, "--disk: at most %d disks", SPRY_MAX_DISKS);
+		why = parse_disk(arg, &cfg->disks[cfg->ndisks]);
+		if (why)
+			return fail(err, errlen, "--disk '%s': %s", arg, why);
+		cfg->ndisks++;
+		break;
+	case OPT_CONSOLE:
+		if (parse_console(arg, &cfg->console))
+			return fail(err, errlen,
+				    "--console '%s': expected stdio, pty or socket=PATH", arg);
+		break;
+	case OPT_RNG:
+		if (parse_rng(arg, &cfg->rng))
+			return fail(err, errlen, "--rng '%s': expected on or rate=BYTES (e.g. 64K)",
+				    arg);
 		break;
 	case 'h':
 		return CLI_HELP;

@@ -23,7 +23,7 @@ enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
 
 /* --disk path=FILE[,readonly=on][,cache=writeback|none][,serial=ID] */
 struct disk_config {
-	const char *path;
+	char path[4096];
 	bool readonly;
 	enum disk_cache cache;
 	char serial[SPRY_DISK_SERIAL_LEN + 1];
@@ -59,7 +59,7 @@ struct vm_config {
 
 enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION, CLI_PROBE, CLI_ERROR };
 
-/* Fill @cfg from argv; on CLI_ERROR @err holds one line naming the problem. */
+/* Fill @cfg from argv (which must outlive it); on CLI_ERROR @err holds one line naming the problem. */
 enum cli_action cli_parse(int argc, char *const argv[], struct vm_config *cfg,
 			  char *err, size_t errlen);
 

@@ -29,6 +29,12 @@ struct io_loop *io_loop_create(void);
  */
 int io_loop_add_file(struct io_loop *l, int fd);
 
+/* Reserve an empty fixed-file slot for an fd known only later (an accepted socket). */
+int io_loop_reserve_file(struct io_loop *l);
+
+/* I/O thread only: put @fd (or -1: empty) in reserved slot @index. 0 or -errno. */
+int io_loop_set_file(struct io_loop *l, int index, int fd);
+
 /* Register the files, restrict the ring, start the thread. 0 or -errno. */
 int io_loop_start(struct io_loop *l);
 

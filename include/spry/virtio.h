@@ -85,9 +85,13 @@ struct virtio_dev {
 	atomic_bool broken;		/* NEEDS_RESET raised; no queue is used until reset */
 	bool error_logged;
 
-	int notify_fd[VIRTIO_MAX_QUEUES];	/* eventfd per queue: ioeventfd or written by us */
-	int notify_index[VIRTIO_MAX_QUEUES];	/* their io_loop fixed-file indexes */
-	struct io_op notify_op[VIRTIO_MAX_QUEUES];
+	struct virtio_queue_notify {
+		struct io_op op;
+		struct virtio_dev *dev;
+		unsigned int q;
+		int fd;			/* eventfd: signalled by KVM (ioeventfd) or by us */
+		int index;		/* its io_loop fixed-file index */
+	} notify[VIRTIO_MAX_QUEUES];
 	int irq_fd;			/* eventfd bound with irqfd, or -1: use vm_irq_line */
 };
 
@@ -111,7 +115,9 @@ void virtio_device_error(struct virtio_dev *d, unsigned int q, const char *why);
  * Create a virtio-mmio device for @ops at window @index (base
  * SPRY_VIRTIO_MMIO_BASE + index * 4 KiB, GSI SPRY_VIRTIO_MMIO_GSI + index)
  * on @vm's MMIO bus, with its notifications on @loop. Must be called before
- * io_loop_start(). NULL with a message printed on failure.
+ * io_loop_start(). NULL with a message printed on failure; @priv then still
+ * belongs to the caller. On success the MMIO bus owns the device and calls
+ * ops->destroy() when it goes away.
  */
 struct virtio_dev *virtio_mmio_create(struct vm *vm, struct io_loop *loop, unsigned int index,
 				      const struct virtio_dev_ops *ops, void *priv);

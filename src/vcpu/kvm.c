@@ -46,6 +46,8 @@ static int kvm_check_caps(struct kvm_vm *k)
 		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
 		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 		{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
+		{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+		{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
 	};
 
 	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
@@ -383,6 +385,25 @@ static int kvm_irq_line(struct vm *vm, unsigned int gsi, int level)
 	return ioctl(k->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
+static int kvm_ioeventfd(struct vm *vm, int fd, uint64_t addr, uint32_t datamatch)
+{
+	struct kvm_vm *k = vm->accel_state;
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch, .addr = addr, .len = 4, .fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	return ioctl(k->vm_fd, KVM_IOEVENTFD, &io);
+}
+
+static int kvm_irqfd(struct vm *vm, int fd, unsigned int gsi)
+{
+	struct kvm_vm *k = vm->accel_state;
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
+
+	return ioctl(k->vm_fd, KVM_IRQFD, &irqfd);
+}
+
 static void kvm_destroy(struct vm *vm)
 {
 	struct kvm_vm *k = vm->accel_state;
@@ -418,5 +439,7 @@ const struct accel_ops kvm_accel_ops = {
 	.vcpu_run = kvm_vcpu_run,
 	.vcpu_kick = kvm_vcpu_kick,
 	.irq_line = kvm_irq_line,
+	.ioeventfd = kvm_ioeventfd,
+	.irqfd = kvm_irqfd,
 	.destroy = kvm_destroy,
 };

@@ -33,6 +33,42 @@ static void full_run_command(void **state)
 	assert_int_equal(cfg.accel, ACCEL_KVM);
 }
 
+static void virtio_devices(void **state)
+{
+	struct vm_config cfg;
+	char err[256];
+
+	assert_int_equal(PARSE(&cfg, err, "run", "--kernel", "k",
+			       "--disk", "path=/tmp/a.img",
+			       "--disk", "serial=disk2,path=b.img,readonly=on,cache=none",
+			       "--console", "socket=/run/c.sock", "--rng", "rate=64K"), CLI_RUN);
+	assert_int_equal(cfg.ndisks, 2);
+	assert_string_equal(cfg.disks[0].path, "/tmp/a.img");
+	assert_false(cfg.disks[0].readonly);
+	assert_int_equal(cfg.disks[0].cache, DISK_CACHE_WRITEBACK);
+	assert_string_equal(cfg.disks[0].serial, "");
+	assert_string_equal(cfg.disks[1].path, "b.img");
+	assert_true(cfg.disks[1].readonly);
+	assert_int_equal(cfg.disks[1].cache, DISK_CACHE_NONE);
+	assert_string_equal(cfg.disks[1].serial, "disk2");
+	assert_int_equal(cfg.console.kind, CONSOLE_SOCKET);
+	assert_string_equal(cfg.console.socket_path, "/run/c.sock");
+	assert_true(cfg.rng.enabled);
+	assert_int_equal(cfg.rng.rate, 64 * 1024);
+
+	assert_int_equal(PARSE(&cfg, err, "run", "--kernel", "k", "--console", "pty",
+			       "--rng", "on"), CLI_RUN);
+	assert_int_equal(cfg.console.kind, CONSOLE_PTY);
+	assert_true(cfg.rng.enabled);
+	assert_int_equal(cfg.rng.rate, 0);
+	assert_int_equal(PARSE(&cfg, err, "run", "--kernel", "k", "--rng", "rate=1000"), CLI_RUN);
+	assert_int_equal(cfg.rng.rate, 1000);	/* a bare rate is in bytes */
+	assert_int_equal(PARSE(&cfg, err, "run", "--kernel", "k"), CLI_RUN);
+	assert_int_equal(cfg.ndisks, 0);
+	assert_int_equal(cfg.console.kind, CONSOLE_NONE);
+	assert_false(cfg.rng.enabled);
+}
+
 static void defaults(void **state)
 {
 	struct vm_config cfg;
@@ -85,6 +121,18 @@ static void bad_input_names_the_problem(void **state)
 		{ { "spry", "run", "--kernel", NULL }, "needs a value" },
 		{ { "spry", "run", "--kernel", "k", "extra", NULL }, "'extra'" },
 		{ { "spry", "probe", "x", NULL }, "probe" },
+		{ { "spry", "run", "--kernel", "k", "--disk", "readonly=on", NULL }, "path=FILE" },
+		{ { "spry", "run", "--kernel", "k", "--disk", "path=", NULL }, "empty" },
+		{ { "spry", "run", "--kernel", "k", "--disk", "path=a,cache=wt", NULL }, "cache=" },
+		{ { "spry", "run", "--kernel", "k", "--disk", "path=a,readonly=yes", NULL },
+		  "readonly=" },
+		{ { "spry", "run", "--kernel", "k", "--disk", "path=a,serial=123456789012345678901",
+		    NULL }, "serial=" },
+		{ { "spry", "run", "--kernel", "k", "--disk", "path=a,bogus=1", NULL }, "unknown key" },
+		{ { "spry", "run", "--kernel", "k", "--console", "tty", NULL }, "--console 'tty'" },
+		{ { "spry", "run", "--kernel", "k", "--console", "socket=", NULL }, "--console" },
+		{ { "spry", "run", "--kernel", "k", "--rng", "rate=0", NULL }, "--rng 'rate=0'" },
+		{ { "spry", "run", "--kernel", "k", "--rng", "fast", NULL }, "--rng 'fast'" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -144,6 +192,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(full_run_command),
 		cmocka_unit_test(defaults),
+		cmocka_unit_test(virtio_devices),
 		cmocka_unit_test(other_commands),
 		cmocka_unit_test(bad_input_names_the_problem),
 		cmocka_unit_test(too_many_initrds),
