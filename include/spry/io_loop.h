@@ -38,13 +38,17 @@ int io_loop_set_file(struct io_loop *l, int index, int fd);
 /* Register the files, restrict the ring, start the thread. 0 or -errno. */
 int io_loop_start(struct io_loop *l);
 
-/* Stop the thread (waiting for what is in flight) and free everything. */
+/*
+ * Stop the thread and free everything. Pending operations are cancelled
+ * (their callbacks see -ECANCELED); those that cannot be, such as file I/O
+ * already running, are waited for.
+ */
 void io_loop_destroy(struct io_loop *l);
 
 /*
- * I/O thread only: an SQE whose completion goes to @op->done, with
- * IOSQE_FIXED_FILE set; fill in the rest with io_uring_prep_*() on the fixed
- * index, then the loop submits it. Never NULL: a full ring is flushed first.
+ * I/O thread only: an SQE whose completion goes to @op->done (NULL: none).
+ * Prep it with io_uring_prep_*() on a fixed-file index; the loop adds
+ * IOSQE_FIXED_FILE and submits it. Never NULL: a full ring is flushed first.
  */
 struct io_uring_sqe *io_loop_get_sqe(struct io_loop *l, struct io_op *op);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "spry/io_loop.h"
@@ -89,15 +90,30 @@ int io_loop_set_file(struct io_loop *l, int index, int fd)
 	return 0;
 }
 
+/*
+ * Callers prep their SQEs with io_uring_prep_*(), which clears sqe->flags, so
+ * the fixed-file flag the ring's restrictions require is added here, to every
+ * SQE not yet handed to the kernel, just before submitting.
+ */
+static void mark_fixed_files(struct io_uring *ring)
+{
+	for (unsigned int i = ring->sq.sqe_head; i != ring->sq.sqe_tail; i++)
+		ring->sq.sqes[i & ring->sq.ring_mask].flags |= IOSQE_FIXED_FILE;
+}
+
+static int submit(struct io_loop *l, unsigned int wait)
+{
+	mark_fixed_files(&l->ring);
+	return io_uring_submit_and_wait(&l->ring, wait);
+}
+
 struct io_uring_sqe *io_loop_get_sqe(struct io_loop *l, struct io_op *op)
 {
 	struct io_uring_sqe *sqe;
 
 	while (!(sqe = io_uring_get_sqe(&l->ring)))
-		io_uring_submit(&l->ring);
-	io_uring_sqe_set_data(sqe, op);
-	/* Set before prep: io_uring_prep_*() leave flags alone, so callers add theirs. */
-	sqe->flags = IOSQE_FIXED_FILE;
+		submit(l, 0);
+	io_uring_sqe_set_data(sqe, op);	/* NULL: nobody wants the completion */
 	l->inflight++;
 	return sqe;
 }
@@ -107,9 +123,8 @@ static void arm_watch(struct io_loop *l, struct watch *w)
 	struct io_uring_sqe *sqe;
 
 	while (!(sqe = io_uring_get_sqe(&l->ring)))
-		io_uring_submit(&l->ring);
+		submit(l, 0);
 	io_uring_prep_poll_multishot(sqe, w->index, POLLIN);
-	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)w | WATCH_TAG);
 }
 
@@ -204,7 +219,7 @@ static void *loop_thread(void *arg)
 	while (!l->stopping || l->inflight) {
 		struct io_uring_cqe *cqe;
 		unsigned int head, n = 0;
-		int ret = io_uring_submit_and_wait(&l->ring, 1);
+		int ret = submit(l, 1);
 
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			spry_err("io loop: io_uring_submit_and_wait: %s", strerror(-ret));
@@ -219,9 +234,14 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
-static void set_stopping(void *arg)
+/* Runs on the loop: cancel what can be cancelled; the loop ends when nothing is in flight. */
+static void stop_loop(void *arg)
 {
-	((struct io_loop *)arg)->stopping = true;
+	struct io_loop *l = arg;
+	struct io_uring_sqe *sqe = io_loop_get_sqe(l, NULL);
+
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	l->stopping = true;
 }
 
 struct io_loop *io_loop_create(void)
@@ -242,6 +262,18 @@ struct io_loop *io_loop_create(void)
 	return l;
 }
 
+/*
+ * Debian 12's liburing 2.3 declares io_uring_register_restrictions() and
+ * io_uring_enable_rings() but does not export them, so register directly.
+ */
+static int ring_register(struct io_loop *l, unsigned int opcode, const void *arg,
+			 unsigned int nr)
+{
+	long ret = syscall(__NR_io_uring_register, l->ring.ring_fd, opcode, arg, nr);
+
+	return ret < 0 ? -errno : (int)ret;
+}
+
 static int restrict_ring(struct io_loop *l)
 {
 	struct io_uring_restriction res[2 + sizeof(allowed_ops)] = { 0 };
@@ -259,7 +291,7 @@ static int restrict_ring(struct io_loop *l)
 		res[n].opcode = IORING_RESTRICTION_SQE_OP;
 		res[n++].sqe_op = allowed_ops[i];
 	}
-	return io_uring_register_restrictions(&l->ring, res, n);
+	return ring_register(l, IORING_REGISTER_RESTRICTIONS, res, n);
 }
 
 int io_loop_start(struct io_loop *l)
@@ -278,7 +310,7 @@ int io_loop_start(struct io_loop *l)
 	ret = restrict_ring(l);
 	if (ret < 0)
 		return ret;
-	ret = io_uring_enable_rings(&l->ring);
+	ret = ring_register(l, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 	if (ret < 0)
 		return ret;
 	io_loop_watch(l, l->wake_index, &l->wake_op);
@@ -299,7 +331,7 @@ void io_loop_destroy(struct io_loop *l)
 	if (!l)
 		return;
 	if (l->started) {
-		io_loop_call(l, set_stopping, l);
+		io_loop_call(l, stop_loop, l);
 		pthread_join(l->thread, NULL);
 	}
 	if (l->ring_ready)
