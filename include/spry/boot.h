@@ -25,6 +25,14 @@ struct boot_config {
 	int ninitrds;
 	const char *cmdline;	/* may be NULL */
 	int ncpus;
+	/*
+	 * virtio-mmio windows 0 to nvirtio_mmio - 1 of spry/layout.h (window i at
+	 * SPRY_VIRTIO_MMIO_BASE + i * SPRY_VIRTIO_MMIO_SIZE, edge-triggered on GSI
+	 * SPRY_VIRTIO_MMIO_GSI + i), at most SPRY_VIRTIO_MMIO_MAX. They are declared
+	 * in the DSDT and, for Linux (bzImage or PVH), also appended to the command
+	 * line as virtio_mmio.device= options.
+	 */
+	unsigned int nvirtio_mmio;
 };
 
 enum boot_protocol {
@@ -51,7 +59,8 @@ struct boot_cpu_state {
 
 /*
  * Detect the kernel's format, load it, its initrds/modules and command line,
- * and write the e820 map, MP table and ACPI tables for @cfg->ncpus CPUs.
+ * and write the e820 map, MP table and ACPI tables for @cfg->ncpus CPUs and
+ * @cfg->nvirtio_mmio virtio-mmio devices.
  * Returns 0 and fills @protocol and @bsp, or -1 with a one-line reason in
  * @err (no trailing newline).
  */

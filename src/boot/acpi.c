@@ -1,11 +1,13 @@
 /*
  * ACPI 6.x tables for a hardware-reduced machine: RSDP, XSDT, FADT, a DSDT that
- * only declares \_S5 (so an OS can power off through the sleep control register),
- * and a MADT with the local APICs, the IOAPIC and the ISA IRQ 0 override.
+ * declares \_S5 (so an OS can power off through the sleep control register) and
+ * the virtio-mmio windows, and a MADT with the local APICs, the IOAPIC and the
+ * ISA IRQ 0 override.
  */
 #include <stddef.h>
 #include <string.h>
 
+#include "aml.h"
 #include "boot_internal.h"
 #include "boot_layout.h"
 #include "spry/layout.h"
@@ -25,6 +27,9 @@
 #define GAS_ACCESS_BYTE		1
 
 #define DSDT_REVISION		2		/* 64-bit AML integers */
+#define DSDT_MAX		(BOOT_ACPI_MADT_ADDR - BOOT_ACPI_DSDT_ADDR)
+#define ACPI_S5_SLP_TYP		5		/* SLP_TYPa written for soft-off */
+#define VIRTIO_MMIO_HID		"LNRO0005"	/* what Linux's virtio_mmio driver matches */
 #define MADT_REVISION		5
 #define MADT_LAPIC		0
 #define MADT_IOAPIC		1
@@ -103,19 +108,6 @@ struct acpi_fadt {
 	uint64_t hypervisor_vendor_id;
 } __attribute__((packed));
 
-/* Name (_S5, Package () { 5, 0, 0, 0 }): SLP_TYPa = 5 for the soft-off state. */
-static const uint8_t dsdt_aml[] = {
-	0x08, '_', 'S', '5', '_',	/* NameOp "_S5_" */
-	0x12, 0x07, 0x04,		/* PackageOp, PkgLength 7, NumElements 4 */
-	0x0a, 0x05,			/* BytePrefix 5 */
-	0x00, 0x00, 0x00,		/* ZeroOp x3 */
-};
-
-struct acpi_dsdt {
-	struct acpi_header h;
-	uint8_t aml[sizeof(dsdt_aml)];
-} __attribute__((packed));
-
 struct acpi_madt {
 	struct acpi_header h;
 	uint32_t lapic_addr;
@@ -160,9 +152,11 @@ _Static_assert(sizeof(struct madt_lapic_nmi) == 6, "MADT local APIC NMI layout")
 		  sizeof(struct madt_lapic_nmi))
 _Static_assert(BOOT_ACPI_XSDT_ADDR + sizeof(struct acpi_xsdt) <= BOOT_ACPI_FADT_ADDR &&
 	       BOOT_ACPI_FADT_ADDR + sizeof(struct acpi_fadt) <= BOOT_ACPI_DSDT_ADDR &&
-	       BOOT_ACPI_DSDT_ADDR + sizeof(struct acpi_dsdt) <= BOOT_ACPI_MADT_ADDR &&
 	       BOOT_ACPI_MADT_ADDR + MADT_MAX <= BOOT_ACPI_END, "ACPI tables fit their slots");
 _Static_assert(BOOT_ACPI_END <= SPRY_EBDA_START, "ACPI tables lie in low RAM");
+_Static_assert(SPRY_VIRTIO_MMIO_MAX <= 100, "virtio-mmio device names are VR00 to VR99");
+_Static_assert(SPRY_VIRTIO_MMIO_BASE + SPRY_VIRTIO_MMIO_MAX * SPRY_VIRTIO_MMIO_SIZE <=
+	       SPRY_MMIO_HOLE_END, "virtio-mmio windows have 32-bit addresses");
 
 static void header(struct acpi_header *h, const char *sig, uint32_t len, uint8_t revision)
 {
@@ -213,13 +207,72 @@ static int write_fadt(struct boot_ctx *ctx)
 	return put_table(ctx, BOOT_ACPI_FADT_ADDR, &f, sizeof(f), "FADT");
 }
 
+/*
+ * Device (VRnn) {
+ *     Name (_HID, "LNRO0005")
+ *     Name (_UID, n)
+ *     Name (_CRS, ResourceTemplate () {
+ *         Memory32Fixed (ReadWrite, base, size)
+ *         Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi }
+ *     })
+ * }
+ */
+static void dsdt_virtio_mmio(struct aml *a, unsigned int i)
+{
+	uint8_t crs[32];
+	struct aml r = aml_init(crs, sizeof(crs));
+	char name[] = "VR00";
+	size_t dev;
+
+	name[2] = (char)('0' + i / 10);
+	name[3] = (char)('0' + i % 10);
+	aml_res_mem32_fixed(&r, true, (uint32_t)(SPRY_VIRTIO_MMIO_BASE + i * SPRY_VIRTIO_MMIO_SIZE),
+			    (uint32_t)SPRY_VIRTIO_MMIO_SIZE);
+	aml_res_ext_irq(&r, AML_IRQ_CONSUMER | AML_IRQ_EDGE, SPRY_VIRTIO_MMIO_GSI + i);
+	aml_res_end(&r);
+	a->error |= r.error;
+
+	dev = aml_device(a, name);
+	aml_name(a, "_HID");
+	aml_string(a, VIRTIO_MMIO_HID);
+	aml_name(a, "_UID");
+	aml_integer(a, i);
+	aml_name(a, "_CRS");
+	aml_buffer(a, crs, r.len);
+	aml_close(a, dev);
+}
+
+/*
+ * Name (_S5, Package () { 5, 0, 0, 0 })
+ * Scope (\_SB) { the virtio-mmio devices }	(left out when there are none)
+ */
 static int write_dsdt(struct boot_ctx *ctx)
 {
-	struct acpi_dsdt d = { 0 };
+	uint8_t buf[DSDT_MAX] = { 0 };
+	struct acpi_header h = { 0 };
+	struct aml a = aml_init(buf + sizeof(h), sizeof(buf) - sizeof(h));
+	size_t mark;
 
-	header(&d.h, "DSDT", sizeof(d), DSDT_REVISION);
-	memcpy(d.aml, dsdt_aml, sizeof(dsdt_aml));
-	return put_table(ctx, BOOT_ACPI_DSDT_ADDR, &d, sizeof(d), "DSDT");
+	aml_name(&a, "_S5_");
+	mark = aml_package(&a, 4);
+	aml_integer(&a, ACPI_S5_SLP_TYP);
+	for (int i = 0; i < 3; i++)
+		aml_integer(&a, 0);
+	aml_close(&a, mark);
+
+	if (ctx->cfg->nvirtio_mmio) {
+		mark = aml_scope(&a, "\\_SB_");
+		for (unsigned int i = 0; i < ctx->cfg->nvirtio_mmio; i++)
+			dsdt_virtio_mmio(&a, i);
+		aml_close(&a, mark);
+	}
+	if (a.error)
+		return boot_fail(ctx, "DSDT does not fit its %u bytes at 0x%llx",
+				 (unsigned int)DSDT_MAX, (unsigned long long)BOOT_ACPI_DSDT_ADDR);
+
+	header(&h, "DSDT", (uint32_t)(sizeof(h) + a.len), DSDT_REVISION);
+	memcpy(buf, &h, sizeof(h));
+	return put_table(ctx, BOOT_ACPI_DSDT_ADDR, buf, (uint32_t)(sizeof(h) + a.len), "DSDT");
 }
 
 static void madt_add(uint8_t *buf, size_t *len, const void *entry, size_t size)

@@ -4,9 +4,9 @@
  * the DSDT spry writes: names, scopes, devices, packages, strings, integers
  * and resource template buffers.
  *
- * Everything appends to a caller-supplied buffer. A write that would not fit
- * sets @overflow and is dropped, so a table is built without checks at every
- * step and the caller tests @overflow once at the end.
+ * Everything appends to a caller-supplied buffer. A write that would not fit,
+ * or a malformed name, sets @error and is dropped, so a table is built without
+ * checks at every step and the caller tests @error once at the end.
  *
  * Objects with a PkgLength (Scope, Device, Package, Buffer) are opened by a
  * function returning a mark and finished by aml_close(), which measures the
@@ -25,7 +25,7 @@ struct aml {
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
-	bool overflow;
+	bool error;
 };
 
 static inline struct aml aml_init(uint8_t *buf, size_t cap)

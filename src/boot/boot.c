@@ -79,6 +79,44 @@ uint64_t boot_add_string(struct boot_ctx *ctx, const char *fmt, ...)
 	return gpa;
 }
 
+/* " virtio_mmio.device=4K@0xd0001000:16" is 36 bytes; leave room for any layout.h values. */
+#define VIRTIO_MMIO_ARG_MAX	64
+
+uint64_t boot_linux_cmdline(struct boot_ctx *ctx, size_t max)
+{
+	const char *user = ctx->cfg->cmdline ? ctx->cfg->cmdline : "";
+	char dev[SPRY_VIRTIO_MMIO_MAX * VIRTIO_MMIO_ARG_MAX];
+	size_t len = 0, total;
+
+	_Static_assert(SPRY_VIRTIO_MMIO_SIZE % 1024 == 0, "window size is a whole number of KiB");
+	dev[0] = '\0';
+	for (unsigned int i = 0; i < ctx->cfg->nvirtio_mmio; i++) {
+		uint64_t base = SPRY_VIRTIO_MMIO_BASE + i * SPRY_VIRTIO_MMIO_SIZE;
+		int n = snprintf(dev + len, sizeof(dev) - len,
+				 "%svirtio_mmio.device=%lluK@0x%llx:%u", len || *user ? " " : "",
+				 (unsigned long long)(SPRY_VIRTIO_MMIO_SIZE / 1024),
+				 (unsigned long long)base, SPRY_VIRTIO_MMIO_GSI + i);
+
+		if (n < 0 || (size_t)n >= sizeof(dev) - len) {
+			boot_fail(ctx, "virtio_mmio.device= options exceed %zu bytes", sizeof(dev));
+			return 0;
+		}
+		len += (size_t)n;
+	}
+	total = strlen(user) + len;
+	if (total > max) {
+		if (len)
+			boot_fail(ctx, "command line is %zu bytes with %u virtio_mmio.device= "
+				  "options (%zu bytes), the kernel accepts at most %zu", total,
+				  ctx->cfg->nvirtio_mmio, len, max);
+		else
+			boot_fail(ctx, "command line is %zu bytes, the kernel accepts at most %zu",
+				  total, max);
+		return 0;
+	}
+	return boot_add_string(ctx, "%s%s", user, dev);
+}
+
 bool boot_blobs_size(const struct boot_blob *b, int n, uint64_t align, uint64_t *total)
 {
 	uint64_t end = 0;
@@ -118,6 +156,9 @@ static int check_config(struct boot_ctx *ctx)
 	if (cfg->ncpus < 1 || cfg->ncpus > SPRY_MAX_CPUS)
 		return boot_fail(ctx, "%d CPUs requested, need 1 to %d", cfg->ncpus,
 				 SPRY_MAX_CPUS);
+	if (cfg->nvirtio_mmio > SPRY_VIRTIO_MMIO_MAX)
+		return boot_fail(ctx, "%u virtio-mmio devices requested, at most %d are supported",
+				 cfg->nvirtio_mmio, SPRY_VIRTIO_MMIO_MAX);
 	if (!cfg->kernel.data || cfg->kernel.size == 0)
 		return boot_fail(ctx, "kernel image is empty");
 	if (cfg->ninitrds < 0 || cfg->ninitrds > BOOT_MAX_INITRDS ||

@@ -49,6 +49,15 @@ uint64_t boot_add_string(struct boot_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * Add the command line a Linux guest (bzImage or PVH) sees to the strings area:
+ * the user's, then " virtio_mmio.device=4K@0x<base>:<gsi>" for each virtio-mmio
+ * window, for kernels with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES (others find the
+ * windows in the DSDT and ignore the option). Fails, naming the sizes, if the
+ * result is longer than @max bytes (NUL excluded). Returns its address or 0.
+ */
+uint64_t boot_linux_cmdline(struct boot_ctx *ctx, size_t max);
+
+/*
  * Size of @n blobs laid out one after the other, each starting @align-aligned;
  * false if it overflows. boot_put_blobs() copies them that way from @gpa and
  * stores where each went in @addr (may be NULL).

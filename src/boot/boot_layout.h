@@ -14,7 +14,8 @@
  *                      [0, 4 GiB) 1:1 with 2 MiB pages (Linux only)
  *   0x20000 - 0x2ffff  strings: kernel command line, boot loader name, module names
  *   0x30000 - 0x30fff  MP configuration table
- *   0x31000 - 0x31fff  ACPI XSDT, FADT, DSDT, MADT
+ *   0x31000 - 0x31fff  ACPI: XSDT at 0x31000, FADT at 0x31100, DSDT (with the virtio-mmio
+ *                      devices) at 0x31300, MADT (up to 64 CPUs) at 0x31800
  *   0x9fc00 - 0xfffff  reported reserved in e820 (EBDA, VGA hole, BIOS area), and in it:
  *   0xe0000            ACPI RSDP (where the ACPI spec says to scan for it)
  *   0xf0000            MP floating pointer (where the MP spec says to scan for it)
@@ -46,7 +47,7 @@
 #define BOOT_ACPI_XSDT_ADDR	0x31000ULL
 #define BOOT_ACPI_FADT_ADDR	0x31100ULL
 #define BOOT_ACPI_DSDT_ADDR	0x31300ULL
-#define BOOT_ACPI_MADT_ADDR	0x31400ULL
+#define BOOT_ACPI_MADT_ADDR	0x31800ULL
 #define BOOT_ACPI_END		0x32000ULL
 #define BOOT_RSDP_ADDR		0xe0000ULL
 #define BOOT_MP_FLOAT_ADDR	0xf0000ULL

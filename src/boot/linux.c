@@ -156,16 +156,10 @@ static int place_kernel(struct boot_ctx *ctx, const struct setup_header *hdr,
 			 (unsigned long long)img->initrd_size, (unsigned long long)ctx->low_end);
 }
 
+/* cmdline_size excludes the terminating NUL. */
 static int set_cmdline(struct boot_ctx *ctx, struct boot_params *bp)
 {
-	const char *cmdline = ctx->cfg->cmdline ? ctx->cfg->cmdline : "";
-	size_t len = strlen(cmdline);
-
-	/* cmdline_size excludes the terminating NUL. */
-	if (len > bp->hdr.cmdline_size)
-		return boot_fail(ctx, "command line is %zu bytes, the kernel accepts at most %u",
-				 len, bp->hdr.cmdline_size);
-	bp->hdr.cmd_line_ptr = (uint32_t)boot_add_string(ctx, "%s", cmdline);
+	bp->hdr.cmd_line_ptr = (uint32_t)boot_linux_cmdline(ctx, bp->hdr.cmdline_size);
 	return bp->hdr.cmd_line_ptr ? 0 : -1;
 }
 

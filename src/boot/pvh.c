@@ -104,13 +104,13 @@ int pvh_load(struct boot_ctx *ctx, const struct elf_image *elf, uint32_t entry,
 		.version = HVM_START_VERSION,
 		.rsdp_paddr = BOOT_RSDP_ADDR,
 	};
-	const char *cmdline = ctx->cfg->cmdline ? ctx->cfg->cmdline : "";
 	uint64_t kernel_end;
 
 	if (elf_load(ctx, elf, &kernel_end) || load_modules(ctx, kernel_end, &si) ||
 	    write_memmap(ctx, &si))
 		return -1;
-	si.cmdline_paddr = boot_add_string(ctx, "%s", cmdline);
+	/* PVH has no cmdline_size: only the strings area bounds the command line. */
+	si.cmdline_paddr = boot_linux_cmdline(ctx, SIZE_MAX);
 	if (!si.cmdline_paddr || boot_put(ctx, BOOT_INFO_ADDR, &si, sizeof(si), "PVH start info"))
 		return -1;
 	boot_cpu_prot32(bsp, entry);

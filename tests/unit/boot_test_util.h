@@ -252,6 +252,21 @@ static inline size_t tu_pvh_note(uint8_t *buf, uint64_t entry, uint32_t descsz)
 	return 16 + ((descsz + 3) & ~3u);
 }
 
+/* The smallest PVH kernel: 4 KiB at 2 MiB, with a PVH note entering at its start. */
+static inline uint8_t *tu_pvh_image(size_t *len)
+{
+	uint8_t text[4096] = { 0xf4 };	/* hlt */
+	uint8_t note[32];
+	struct tu_seg segs[2] = {
+		{ PT_LOAD, 2 * MIB, 2 * MIB, text, sizeof(text), sizeof(text), 4096 },
+		{ PT_NOTE, 0, 0, note, 0, 0, 4 },
+	};
+
+	segs[1].filesz = tu_pvh_note(note, 2 * MIB, 8);
+	segs[1].memsz = segs[1].filesz;
+	return tu_elf(true, 2 * MIB, segs, 2, len);
+}
+
 /* Multiboot header magic, flags and checksum; the address fields are the caller's. */
 static inline void tu_mb_header(uint8_t *buf, uint32_t flags)
 {
