@@ -48,6 +48,7 @@ struct virtq {
 	volatile uint16_t *used_flags, *used_idx, *avail_event;
 	struct virtq_used_elem *used_ring;
 	bool enabled;
+	bool broken;		/* the driver broke a rule: virtq_pop() fails until reset */
 
 	uint16_t last_avail;	/* next avail entry to take */
 	uint16_t used;		/* our used index, published by virtq_push() */
