@@ -62,8 +62,9 @@ struct vm {
 	struct vcpu vcpus[SPRY_MAX_CPUS];
 	struct boot_cpu_state boot;
 
-	struct console *console;
+	struct console *console;	/* serial console on stdio; NULL with --console stdio */
 	struct serial *serial;
+	struct io_loop *io;		/* the I/O thread; NULL without virtio devices */
 
 	/* Lifecycle: the first stop request decides the exit status. */
 	atomic_bool stopping;
