@@ -52,6 +52,9 @@ struct io_loop {
 	pthread_cond_t call_done;
 	struct loop_call *calls;
 	bool stopping;
+	struct io_op cancel_op;		/* the cancel-everything request of a stop */
+	bool cancel_pending;
+	bool queued_since_cancel;	/* a callback queued new work while stopping */
 	pthread_t thread;
 	bool started;
 };
@@ -115,6 +118,8 @@ struct io_uring_sqe *io_loop_get_sqe(struct io_loop *l, struct io_op *op)
 		submit(l, 0);
 	io_uring_sqe_set_data(sqe, op);	/* NULL: nobody wants the completion */
 	l->inflight++;
+	if (l->stopping)
+		l->queued_since_cancel = true;
 	return sqe;
 }
 
@@ -194,6 +199,22 @@ void io_loop_call(struct io_loop *l, void (*fn)(void *arg), void *arg)
 	pthread_mutex_unlock(&l->lock);
 }
 
+static void cancel_done(struct io_op *op, int res)
+{
+	struct io_loop *l = (struct io_loop *)((char *)op - offsetof(struct io_loop, cancel_op));
+
+	l->cancel_pending = false;
+}
+
+static void cancel_everything(struct io_loop *l)
+{
+	struct io_uring_sqe *sqe = io_loop_get_sqe(l, &l->cancel_op);
+
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	l->cancel_pending = true;
+	l->queued_since_cancel = false;
+}
+
 static void handle_cqe(struct io_loop *l, struct io_uring_cqe *cqe)
 {
 	uint64_t data = io_uring_cqe_get_data64(cqe);
@@ -230,6 +251,9 @@ static void *loop_thread(void *arg)
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
+		/* A completion handler that resubmitted during the stop gets cancelled too. */
+		if (l->stopping && l->queued_since_cancel && !l->cancel_pending)
+			cancel_everything(l);
 	}
 	return NULL;
 }
@@ -238,10 +262,9 @@ static void *loop_thread(void *arg)
 static void stop_loop(void *arg)
 {
 	struct io_loop *l = arg;
-	struct io_uring_sqe *sqe = io_loop_get_sqe(l, NULL);
 
-	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 	l->stopping = true;
+	cancel_everything(l);
 }
 
 struct io_loop *io_loop_create(void)
@@ -259,6 +282,7 @@ struct io_loop *io_loop_create(void)
 	}
 	l->wake_index = io_loop_add_file(l, l->wake_fd);
 	l->wake_op.done = wake_done;
+	l->cancel_op.done = cancel_done;
 	return l;
 }
 
