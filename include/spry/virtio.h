@@ -62,6 +62,12 @@ struct virtio_dev_ops {
 	 * flight must finish (their results are dropped) before the next start().
 	 */
 	void (*reset)(struct virtio_dev *d);
+	/*
+	 * Any thread, may be NULL: is I/O from before a reset still running (a
+	 * read the kernel may yet write into guest memory)? The transport does
+	 * not finish the driver's reset until this is false.
+	 */
+	bool (*busy)(const struct virtio_dev *d);
 	/* Free the model's state and close its backend; the I/O loop has stopped. */
 	void (*destroy)(struct virtio_dev *d);
 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spry/log.h"
@@ -213,6 +214,13 @@ static void write_status(struct mmio_transport *t, uint32_t v)
 
 	if (v == 0) {
 		io_loop_call(d->loop, do_reset, d);
+		/*
+		 * Linux does not poll for the reset to complete, so it completes
+		 * here: I/O from before it may still write guest memory the
+		 * driver is about to reuse. Completions do not need this lock.
+		 */
+		while (d->ops->busy && d->ops->busy(d))
+			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
 		d->status = 0;
 		d->driver_features = 0;
 		d->queue_sel = d->device_features_sel = d->driver_features_sel = 0;
