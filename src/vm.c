@@ -18,6 +18,7 @@
 #include "spry/file.h"
 #include "spry/log.h"
 #include "spry/vcpu.h"
+#include "spry/virtio_devices.h"
 #include "spry/vm.h"
 
 #define INPUT_RETRY_MS 10	/* re-check a full UART FIFO this often */
@@ -47,7 +48,10 @@ static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg)
 {
 	struct mapped_file kernel, initrd[SPRY_MAX_INITRDS];
 	struct boot_blob blobs[SPRY_MAX_INITRDS];
-	struct boot_config bc = { .cmdline = cfg->cmdline, .ncpus = cfg->ncpus };
+	struct boot_config bc = {
+		.cmdline = cfg->cmdline, .ncpus = cfg->ncpus,
+		.nvirtio_mmio = vm_virtio_count(cfg),
+	};
 	enum boot_protocol protocol;
 	char err[256];
 	int i, ret = -1;
@@ -73,11 +77,41 @@ out_err:
 	return ret;
 }
 
+/* virtio-mmio windows in order: the disks, then the console, then the rng. */
+unsigned int vm_virtio_count(const struct vm_config *cfg)
+{
+	return (unsigned int)cfg->ndisks + (cfg->console.kind != CONSOLE_NONE) + cfg->rng.enabled;
+}
+
+static int vm_add_virtio(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	unsigned int index = 0;
+
+	if (!vm_virtio_count(cfg))
+		return 0;
+	vm->io = io_loop_create();
+	if (!vm->io)
+		return -1;
+	for (int i = 0; i < cfg->ndisks; i++)
+		if (!virtio_blk_create(vm, vm->io, index++, &cfg->disks[i]))
+			return -1;
+	if (cfg->console.kind != CONSOLE_NONE &&
+	    !virtio_console_create(vm, vm->io, index++, &cfg->console))
+		return -1;
+	if (cfg->rng.enabled && !virtio_rng_create(vm, vm->io, index++, &cfg->rng))
+		return -1;
+	return 0;
+}
+
 static int vm_add_devices(struct vm *vm)
 {
-	vm->console = console_create(STDIN_FILENO, STDOUT_FILENO);
-	if (!vm->console)
-		return -1;
+	/* With the virtio console on stdio, the serial console is not connected. */
+	if (vm->cfg->console.kind != CONSOLE_STDIO) {
+		vm->console = console_create(STDIN_FILENO, STDOUT_FILENO);
+		if (!vm->console)
+			return -1;
+	}
 	vm->serial = serial_init(vm, SPRY_PORT_COM1, SPRY_IRQ_COM1, vm->console);
 	if (!vm->serial)
 		return -1;
@@ -126,8 +160,16 @@ int vm_create(struct vm *vm, const struct accel_ops *accel)
 		spry_err("eventfd: %s", strerror(errno));
 		return -1;
 	}
-	if (accel->create(vm) || vm_add_devices(vm) || vm_create_vcpus(vm))
+	if (accel->create(vm) || vm_add_devices(vm) || vm_add_virtio(vm) || vm_create_vcpus(vm))
 		return -1;
+	if (vm->io) {
+		int err = io_loop_start(vm->io);
+
+		if (err) {
+			spry_err("cannot start the I/O loop: %s", strerror(-err));
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -163,7 +205,7 @@ static void vm_handle_signal(struct vm *vm, int sfd)
 static void vm_main_loop(struct vm *vm, int sfd)
 {
 	while (!vm_stopping(vm)) {
-		int in_fd = console_input_fd(vm->console);
+		int in_fd = vm->console ? console_input_fd(vm->console) : -1;
 		bool room = in_fd >= 0 && serial_rx_room(vm->serial) > 0;
 		struct pollfd fds[3] = {
 			{ .fd = vm->stop_efd, .events = POLLIN },
@@ -214,6 +256,9 @@ void vm_destroy(struct vm *vm)
 {
 	if (vm->accel)
 		vcpus_stop(vm);
+	/* Devices outlive the loop that completes their requests. */
+	io_loop_destroy(vm->io);
+	vm->io = NULL;
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	console_destroy(vm->console);

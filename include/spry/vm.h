@@ -82,6 +82,9 @@ static inline bool vm_stopping(struct vm *vm)
 	return atomic_load_explicit(&vm->stopping, memory_order_acquire);
 }
 
+/* How many virtio-mmio windows @cfg needs (disks, then console, then rng). */
+unsigned int vm_virtio_count(const struct vm_config *cfg);
+
 /* Raise or lower an interrupt line, whatever irqchip is in use. */
 void vm_irq_line(struct vm *vm, unsigned int gsi, int level);
 

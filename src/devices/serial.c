@@ -2,7 +2,8 @@
  * A 16550A UART as Linux's 8250 driver sees it: divisor latch, FIFO with
  * the IIR priority scheme, loopback for the driver's probe, and THR-empty and
  * receive interrupts on an irqchip line. Transmitted bytes go to the console
- * at once, so the transmitter is always empty.
+ * (or nowhere, when it is switched off) at once, so the transmitter is
+ * always empty.
  */
 #include <stdlib.h>
 
@@ -104,7 +105,7 @@ static void serial_transmit(struct serial *s, uint8_t ch)
 {
 	if (s->mcr & MCR_LOOP)
 		rx_push(s, ch);
-	else
+	else if (s->con)
 		console_write(s->con, &ch, 1);
 	s->thr_empty_pending = true;
 }
