@@ -10,7 +10,7 @@ PACKAGES=(
 	build-essential meson ninja-build pkg-config linux-libc-dev
 	liburing-dev libjson-c-dev libcap-ng-dev libseccomp-dev
 	# tests
-	libcmocka-dev binutils coreutils util-linux
+	libcmocka-dev binutils coreutils util-linux e2fsprogs
 	# guest image (scripts/mkguest.sh)
 	apt busybox-static cpio lz4 xz-utils gzip python3 file
 	# benchmarks (scripts/bench/)

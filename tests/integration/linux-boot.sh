@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Integration test: boots the default Linux guest (scripts/mkguest.sh) with spry and checks
 # that its /init printed SPRY-GUEST-READY and that spry exited 0 (the guest powered off).
-# Usage: linux-boot.sh SPRY ACCEL CPUS GUESTDIR
+# Usage: linux-boot.sh SPRY ACCEL CPUS GUESTDIR [blk]
+#   blk: also give the guest an ext4 image on virtio-blk; its /init writes a file there,
+#   syncs and unmounts, and the host reads the file back out of the image (debugfs).
 #   Exit 0 pass, 1 fail, 77 skip (the reason is printed): KVM here cannot run guest ring 0
 #   natively (per `SPRY probe`), spry says the accelerator is unavailable (exit 10), or the
 #   guest is not built and cannot be built.
@@ -63,23 +65,40 @@ check_guest() {
 	return 1
 }
 
+# Checks the file the guest's blktest wrote into ext4 image $1.
+check_disk() {
+	local content
+	content=$(debugfs -R "cat /spry-test" "$1" 2>/dev/null) || fail "debugfs cannot read $1"
+	[[ "$content" == "written by the spry guest" ]] ||
+		fail "the image holds '$content', not the guest's line"
+	log "the host read the guest's file back from the image"
+}
+
 main() {
-	[[ $# -eq 4 ]] || { echo "usage: $0 SPRY ACCEL CPUS GUESTDIR" >&2; exit 2; }
-	local spry=$1 accel=$2 cpus=$3 dir=$4 initrd out rc=0 start elapsed
-	local timeout=${SPRY_BOOT_TIMEOUT:-240}
-	local cmdline="console=ttyS0 spry.init=poweroff panic=-1${SPRY_BOOT_APPEND:+ $SPRY_BOOT_APPEND}"
+	[[ $# -eq 4 || $# -eq 5 ]] || { echo "usage: $0 SPRY ACCEL CPUS GUESTDIR [blk]" >&2; exit 2; }
+	local spry=$1 accel=$2 cpus=$3 dir=$4 scenario=${5:-boot} initrd out rc=0 start elapsed
+	local timeout=${SPRY_BOOT_TIMEOUT:-240} mode=poweroff tmp
+	local -a disk=()
 	[[ -x "$spry" ]] || fail "$spry is not an executable"
 
 	check_accel "$spry" "$accel"
 	initrd=$(check_guest "$dir") || skip "no guest in $dir: build it with scripts/mkguest.sh $dir"
 
-	out=$(mktemp)
-	# shellcheck disable=SC2064  # expand now: out is local
-	trap "rm -f '$out'" EXIT
+	tmp=$(mktemp -d)
+	out=$tmp/out
+	# shellcheck disable=SC2064  # expand now: tmp is local
+	trap "rm -rf '$tmp'" EXIT
+	if [[ "$scenario" == blk ]]; then
+		truncate -s 64M "$tmp/disk.img"
+		mkfs.ext4 -q -F "$tmp/disk.img"
+		disk=(--disk "path=$tmp/disk.img")
+		mode=blktest
+	fi
+	local cmdline="console=ttyS0 spry.init=$mode panic=-1${SPRY_BOOT_APPEND:+ $SPRY_BOOT_APPEND}"
 	log "booting $dir/bzImage under $accel with $cpus vCPU(s), timeout ${timeout}s"
 	start=$(date +%s%N)
 	timeout --kill-after=10 "$timeout" "$spry" run --kernel "$dir/bzImage" --initrd "$initrd" \
-		--cmdline "$cmdline" --cpus "$cpus" --memory 256M --accel "$accel" \
+		--cmdline "$cmdline" --cpus "$cpus" --memory 256M --accel "$accel" "${disk[@]}" \
 		</dev/null 2>&1 | tee "$out" || rc=${PIPESTATUS[0]}
 	elapsed=$((($(date +%s%N) - start) / 1000000))
 	log "spry exited $rc ($(describe_status "$rc")) after ${elapsed} ms"
@@ -92,6 +111,10 @@ main() {
 	fi
 	grep -q "$MARKER" "$out" || fail "the guest never printed $MARKER"
 	[[ "$rc" -eq 0 ]] || fail "the guest printed $MARKER but spry exited $rc, not 0"
+	if [[ "$scenario" == blk ]]; then
+		grep -q SPRY-BLK-OK "$out" || fail "the guest could not write its file on /dev/vda"
+		check_disk "$tmp/disk.img"
+	fi
 	log "PASS: $MARKER seen, guest powered off"
 }
 
