@@ -29,6 +29,7 @@ struct console {
 	pthread_cond_t drained;		/* destroy: the ring is empty */
 	uint8_t ring[CONSOLE_OUT_BUFFER];
 	size_t head, count;
+	size_t writing;			/* bytes the writer took out and is writing now */
 	uint64_t dropped;
 	bool closing, out_broken;
 	pthread_t writer;
@@ -68,17 +69,17 @@ static void enter_raw_mode(int fd)
 		signal(fatal[i], restore_on_fatal_signal);
 }
 
-/* Returns how many bytes could not be written. */
-static size_t write_all(struct console *c, const uint8_t *p, size_t n)
+/* Returns how many bytes could not be written; sets *@broken when the reader is gone. */
+static size_t write_all(int fd, const uint8_t *p, size_t n, bool *broken)
 {
-	while (n && !c->out_broken) {
-		ssize_t w = write(c->out_fd, p, n);
+	while (n) {
+		ssize_t w = write(fd, p, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
 			/* A reader that went away loses the rest; the guest never notices. */
-			c->out_broken = true;
+			*broken = true;
 			break;
 		}
 		p += w;
@@ -91,6 +92,7 @@ static void *writer_thread(void *arg)
 {
 	struct console *c = arg;
 	uint8_t chunk[4096];
+	bool broken = false;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
@@ -105,10 +107,13 @@ static void *writer_thread(void *arg)
 			chunk[i] = c->ring[(c->head + i) % CONSOLE_OUT_BUFFER];
 		c->head = (c->head + n) % CONSOLE_OUT_BUFFER;
 		c->count -= n;
+		c->writing = n;
 		pthread_mutex_unlock(&c->lock);
-		n = write_all(c, chunk, n);
+		n = broken ? n : write_all(c->out_fd, chunk, n, &broken);
 		pthread_mutex_lock(&c->lock);
+		c->writing = 0;
 		c->dropped += n;
+		c->out_broken = broken;
 		if (!c->count)
 			pthread_cond_broadcast(&c->drained);
 	}
@@ -231,11 +236,12 @@ void console_destroy(struct console *c)
 	pthread_mutex_lock(&c->lock);
 	c->closing = true;
 	pthread_cond_signal(&c->more);
-	while (c->count && !c->out_broken)
+	/* Bytes the writer holds count too: its write() may be what is stuck. */
+	while ((c->count || c->writing) && !c->out_broken)
 		if (pthread_cond_timedwait(&c->drained, &c->lock, &deadline) == ETIMEDOUT)
 			break;
-	flushed = !c->count;
-	c->dropped += c->count;
+	flushed = !c->count && !c->writing;
+	c->dropped += c->count + c->writing;
 	dropped = c->dropped;
 	pthread_mutex_unlock(&c->lock);
 	console_restore_terminal();

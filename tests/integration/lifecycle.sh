@@ -3,7 +3,7 @@
 # stalls the guest (output is dropped and counted), a slow one loses nothing,
 # and SIGTERM/SIGINT stop spry cleanly with status 8.
 # Usage: lifecycle.sh SPRY ACCEL CASE FLOOD_PAYLOAD IDLE_PAYLOAD
-#   CASE: stalled-reader | slow-reader | sigterm | sigint
+#   CASE: stalled-reader | stalled-reader-tail | slow-reader | sigterm | sigint
 set -u
 
 spry=$1 accel=$2 case=$3 flood=$4 idle=$5
@@ -43,11 +43,14 @@ wait_for_exit() {
 	fail "spry did not finish within ${limit}s"
 }
 
-# Nobody ever reads the FIFO on stdout: the guest must still finish.
+# Nobody ever reads the FIFO on stdout: the guest must still finish. With kib=64 the
+# pipe fills exactly and the last line is the writer's one stuck chunk: spry must not
+# wait for it at exit either.
 stalled_reader() {
+	local kib=$1
 	mkfifo "$dir/fifo"
 	exec 3<>"$dir/fifo"	# keeps a reader end open that never reads
-	"$spry" run --kernel "$flood" --accel "$accel" --cmdline kib=256 \
+	"$spry" run --kernel "$flood" --accel "$accel" --cmdline kib="$kib" \
 		>"$dir/fifo" 2>"$dir/stderr" &
 	pids+=($!)
 	wait_for_exit $! 60
@@ -95,7 +98,8 @@ stop_on_signal() {
 }
 
 case $case in
-stalled-reader) stalled_reader ;;
+stalled-reader) stalled_reader 256 ;;
+stalled-reader-tail) stalled_reader 64 ;;
 slow-reader) slow_reader ;;
 sigterm) stop_on_signal TERM ;;
 sigint) stop_on_signal INT ;;
