@@ -8,8 +8,8 @@
 #include <linux/kvm.h>
 #include <stdint.h>
 
-/* Room for the leaves cpuid_adjust() may add to KVM's list. */
-#define CPUID_EXTRA_ENTRIES 4
+/* Room for the leaves cpuid_adjust() may add: 3 subleaves each of 0xB and 0x1F, 0x15, 0x16. */
+#define CPUID_EXTRA_ENTRIES 8
 
 /*
  * Adjust @c in place for vCPU @cpu of @ncpus. @c must have room for

@@ -26,12 +26,12 @@ static struct kvm_cpuid2 *make_cpuid(bool intel)
 	}
 	e[1] = (struct kvm_cpuid_entry2){ .function = 1, .ebx = 0xff0800, .edx = 1u << 28 };
 	e[2] = (struct kvm_cpuid_entry2){ .function = 0xa, .eax = 0x07300403, .ebx = 0xff };
+	/* What KVM_GET_SUPPORTED_CPUID gives since Linux 6.1: an empty subleaf 0 only. */
 	e[3] = (struct kvm_cpuid_entry2){ .function = 0xb, .index = 0,
 		.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
-	e[4] = (struct kvm_cpuid_entry2){ .function = 0xb, .index = 1,
+	e[4] = (struct kvm_cpuid_entry2){ .function = 4, .index = 3, .eax = 0x163 | (7u << 26),
 		.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
-	e[5] = (struct kvm_cpuid_entry2){ .function = 4, .index = 3, .eax = 0x163 | (7u << 26),
-		.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
+	e[5] = (struct kvm_cpuid_entry2){ .function = 0x8000001e, .eax = 0, .ebx = 0x100 };
 	c->nent = 6;
 	return c;
 }
@@ -60,6 +60,18 @@ static void single_cpu_has_no_htt(void **state)
 	free(c);
 }
 
+static void topology_1f_when_max_leaf_allows(void **state)
+{
+	struct kvm_cpuid2 *c = make_cpuid(false);
+
+	cpuid_find(c, 0, 0)->eax = 0x1f;
+	cpuid_adjust(c, 1, 2, 0);
+	assert_int_equal(cpuid_find(c, 0x1f, 1)->ebx, 2);
+	assert_int_equal(cpuid_find(c, 0x1f, 1)->edx, 1);
+	assert_true(c->nent <= 6 + CPUID_EXTRA_ENTRIES);
+	free(c);
+}
+
 static void topology_leaves(void **state)
 {
 	struct kvm_cpuid2 *c = make_cpuid(false);
@@ -75,6 +87,14 @@ static void topology_leaves(void **state)
 	assert_int_equal(core->ebx, 6);
 	assert_int_equal(core->edx, 5);
 	assert_int_equal((core->ecx >> 8) & 0xff, 2);
+	/* The walk ends at an invalid level. */
+	assert_non_null(cpuid_find(c, 0xb, 2));
+	assert_int_equal((cpuid_find(c, 0xb, 2)->ecx >> 8) & 0xff, 0);
+	assert_int_equal(cpuid_find(c, 0xb, 2)->edx, 5);
+	/* 0x1F only when the maximum basic leaf reaches it. */
+	assert_null(cpuid_find(c, 0x1f, 0));
+	assert_int_equal(cpuid_find(c, 0x8000001e, 0)->ebx, 5);
+	assert_int_equal(cpuid_find(c, 0x8000001e, 0)->eax, 5);
 	l3 = cpuid_find(c, 4, 3);
 	assert_int_equal(l3->eax >> 26, 5);
 	assert_int_equal((l3->eax >> 14) & 0xfff, 5);
@@ -97,13 +117,15 @@ static void tsc_leaves_on_intel(void **state)
 	struct kvm_cpuid2 *c = make_cpuid(true);
 	struct kvm_cpuid_entry2 *e;
 
-	cpuid_adjust(c, 0, 1, 2450000);
+	cpuid_adjust(c, 0, 1, 5200000);
 	assert_int_equal(cpuid_find(c, 0, 0)->eax, 0x16);
 	e = cpuid_find(c, 0x15, 0);
 	assert_non_null(e);
-	/* Linux computes TSC Hz as ECX * EBX / EAX. */
-	assert_int_equal((uint64_t)e->ecx * e->ebx / e->eax, 2450000000ULL);
-	assert_int_equal(cpuid_find(c, 0x16, 0)->eax, 2450);
+	/* Linux computes TSC Hz as ECX * EBX / EAX: 5.2 GHz must not overflow 32 bits. */
+	assert_int_equal((uint64_t)e->ecx * e->ebx / e->eax, 5200000000ULL);
+	/* ...and takes the crystal (ECX) as the LAPIC timer clock: KVM's 1 GHz. */
+	assert_int_equal(e->ecx, 1000000000);
+	assert_int_equal(cpuid_find(c, 0x16, 0)->eax, 5200);
 	free(c);
 }
 
@@ -113,7 +135,7 @@ static void no_tsc_leaves_elsewhere(void **state)
 
 	cpuid_adjust(c, 0, 1, 2450000);
 	assert_null(cpuid_find(c, 0x15, 0));
-	assert_int_equal(c->nent, 6);
+	assert_null(cpuid_find(c, 0x16, 0));
 	free(c);
 }
 
@@ -123,6 +145,7 @@ int main(void)
 		cmocka_unit_test(apic_id_and_hypervisor_bit),
 		cmocka_unit_test(single_cpu_has_no_htt),
 		cmocka_unit_test(topology_leaves),
+		cmocka_unit_test(topology_1f_when_max_leaf_allows),
 		cmocka_unit_test(pmu_hidden),
 		cmocka_unit_test(tsc_leaves_on_intel),
 		cmocka_unit_test(no_tsc_leaves_elsewhere),
