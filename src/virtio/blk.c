@@ -729,8 +729,15 @@ static void blk_free(struct blk *b)
 {
 	for (unsigned int i = 0; i < BLK_QUEUE_SIZE; i++)
 		free(b->req[i].bounce);
-	if (b->fd >= 0)
+	/*
+	 * Unlock explicitly: the I/O ring's registered-file reference can
+	 * outlive this close() (ring teardown is asynchronous), and the lock
+	 * would stay with it, refusing the image to the next VM for a moment.
+	 */
+	if (b->fd >= 0) {
+		flock(b->fd, LOCK_UN);
 		close(b->fd);
+	}
 	free(b->path);
 	free(b);
 }
