@@ -1,8 +1,8 @@
 /*
  * ACPI 6.x tables for a hardware-reduced machine: RSDP, XSDT, FADT, a DSDT that
- * declares \_S5 (so an OS can power off through the sleep control register) and
- * the virtio-mmio windows, and a MADT with the local APICs, the IOAPIC and the
- * ISA IRQ 0 override.
+ * declares \_S5 (so an OS can power off through the sleep control register),
+ * COM1 and the virtio-mmio windows, and a MADT with the local APICs, the IOAPIC
+ * and the ISA IRQ 0 override.
  */
 #include <stddef.h>
 #include <string.h>
@@ -21,8 +21,7 @@
 #define FADT_REVISION		6
 #define FADT_MINOR		0
 #define FADT_HW_REDUCED		(1u << 20)
-#define FADT_BOOT_8042		(1u << 1)	/* the i8042 controller exists */
-#define FADT_BOOT_NO_VGA	(1u << 2)
+#define FADT_BOOT_NO_VGA	(1u << 2)	/* IA-PC boot architecture flags */
 #define GAS_SYSTEM_IO		1
 #define GAS_ACCESS_BYTE		1
 
@@ -30,6 +29,8 @@
 #define DSDT_MAX		(BOOT_ACPI_MADT_ADDR - BOOT_ACPI_DSDT_ADDR)
 #define ACPI_S5_SLP_TYP		5		/* SLP_TYPa written for soft-off */
 #define VIRTIO_MMIO_HID		"LNRO0005"	/* what Linux's virtio_mmio driver matches */
+#define COM1_HID		"PNP0501"	/* 16550A-compatible COM port */
+#define COM1_PORTS		8
 #define MADT_REVISION		5
 #define MADT_LAPIC		0
 #define MADT_IOAPIC		1
@@ -198,13 +199,56 @@ static int write_fadt(struct boot_ctx *ctx)
 	header(&f.h, "FACP", sizeof(f), FADT_REVISION);
 	f.minor_version = FADT_MINOR;
 	f.flags = FADT_HW_REDUCED;
-	f.iapc_boot_arch = FADT_BOOT_8042 | FADT_BOOT_NO_VGA;
+	/*
+	 * No "8042 present" flag: spry's i8042 has no keyboard or AUX port, only
+	 * self-test, the command byte and pulse-reset; with the flag set Linux's
+	 * i8042 driver probes it and loses about a second to AUX tests timing out.
+	 * Linux's reboot still writes 0xfe to port 0x64 without it, which spry
+	 * handles.
+	 */
+	f.iapc_boot_arch = FADT_BOOT_NO_VGA;
 	/* Only the 64-bit pointer: the spec has OSPM ignore DSDT when X_DSDT is set. */
 	f.x_dsdt = BOOT_ACPI_DSDT_ADDR;
 	f.sleep_control_reg = sleep_reg();
 	f.sleep_status_reg = sleep_reg();
 	memcpy(&f.hypervisor_vendor_id, "SPRY\0\0\0\0", sizeof(f.hypervisor_vendor_id));
 	return put_table(ctx, BOOT_ACPI_FADT_ADDR, &f, sizeof(f), "FADT");
+}
+
+/*
+ * Device (COM1) {
+ *     Name (_HID, EisaId ("PNP0501"))
+ *     Name (_UID, 0)
+ *     Name (_CRS, ResourceTemplate () {
+ *         IO (Decode16, 0x3F8, 0x3F8, 0x01, 0x08)
+ *         Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { 4 }
+ *     })
+ * }
+ *
+ * As QEMU's microvm and cloud-hypervisor declare it. Without a legacy PIC
+ * (HW_REDUCED_ACPI) Linux does not map the ISA IRQs up front, so the 8250
+ * driver's built-in port at 0x3f8 may find no interrupt; through this device
+ * 8250_pnp registers the port with IRQ 4 mapped on the IOAPIC.
+ */
+static void dsdt_com1(struct aml *a)
+{
+	uint8_t crs[32];
+	struct aml r = aml_init(crs, sizeof(crs));
+	size_t dev;
+
+	aml_res_io(&r, true, SPRY_PORT_COM1, SPRY_PORT_COM1, 1, COM1_PORTS);
+	aml_res_ext_irq(&r, AML_IRQ_CONSUMER | AML_IRQ_EDGE, SPRY_IRQ_COM1);
+	aml_res_end(&r);
+	a->error |= r.error;
+
+	dev = aml_device(a, "COM1");
+	aml_name(a, "_HID");
+	aml_eisaid(a, COM1_HID);
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	aml_buffer(a, crs, r.len);
+	aml_close(a, dev);
 }
 
 /*
@@ -244,7 +288,7 @@ static void dsdt_virtio_mmio(struct aml *a, unsigned int i)
 
 /*
  * Name (_S5, Package () { 5, 0, 0, 0 })
- * Scope (\_SB) { the virtio-mmio devices }	(left out when there are none)
+ * Scope (\_SB) { COM1, then the virtio-mmio devices }
  */
 static int write_dsdt(struct boot_ctx *ctx)
 {
@@ -260,12 +304,11 @@ static int write_dsdt(struct boot_ctx *ctx)
 		aml_integer(&a, 0);
 	aml_close(&a, mark);
 
-	if (ctx->cfg->nvirtio_mmio) {
-		mark = aml_scope(&a, "\\_SB_");
-		for (unsigned int i = 0; i < ctx->cfg->nvirtio_mmio; i++)
-			dsdt_virtio_mmio(&a, i);
-		aml_close(&a, mark);
-	}
+	mark = aml_scope(&a, "\\_SB_");
+	dsdt_com1(&a);
+	for (unsigned int i = 0; i < ctx->cfg->nvirtio_mmio; i++)
+		dsdt_virtio_mmio(&a, i);
+	aml_close(&a, mark);
 	if (a.error)
 		return boot_fail(ctx, "DSDT does not fit its %u bytes at 0x%llx",
 				 (unsigned int)DSDT_MAX, (unsigned long long)BOOT_ACPI_DSDT_ADDR);

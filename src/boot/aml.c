@@ -30,8 +30,12 @@
 #define RES_MEM32_FIXED_LEN	9	/* info byte, base, length */
 #define RES_EXT_IRQ_LEN(n)	(2 + 4 * (n))	/* flags, count, n GSIs */
 #define RES_MEM_WRITABLE	(1u << 0)
-/* Small resource item: tag 0xf (End Tag) << 3 | length 1 (the checksum byte). */
-#define RES_END_TAG		0x79
+/* Small resource items: tag byte = item name << 3 | length of what follows it. */
+#define RES_IO			0x47	/* 0x8 << 3 | 7: info, min, max, align, length */
+#define RES_IO_DECODE16		(1u << 0)	/* else 10 address bits are decoded */
+#define RES_END_TAG		0x79	/* 0xf << 3 | 1: the checksum byte */
+
+#define EISAID_LEN		7	/* "UUUXXXX" */
 
 /*
  * PkgLength (20.2.4): one byte holds lengths up to 63 in bits 5:0. Longer ones
@@ -145,6 +149,44 @@ void aml_integer(struct aml *a, uint64_t v)
 	}
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+void aml_eisaid(struct aml *a, const char *id)
+{
+	uint32_t be = 0;	/* the 4 bytes read big-endian; bit 31 is reserved, 0 */
+
+	if (strlen(id) != EISAID_LEN) {
+		a->error = true;
+		return;
+	}
+	for (unsigned int i = 0; i < 3; i++) {
+		if (id[i] < 'A' || id[i] > 'Z') {
+			a->error = true;
+			return;
+		}
+		be = be << 5 | (uint32_t)(id[i] - 'A' + 1);
+	}
+	for (unsigned int i = 3; i < EISAID_LEN; i++) {
+		int d = hex_digit(id[i]);
+
+		if (d < 0) {
+			a->error = true;
+			return;
+		}
+		be = be << 4 | (uint32_t)d;
+	}
+	aml_integer(a, __builtin_bswap32(be));
+}
+
 void aml_string(struct aml *a, const char *s)
 {
 	aml_byte(a, AML_STRING_PREFIX);
@@ -215,6 +257,17 @@ void aml_buffer(struct aml *a, const void *data, size_t n)
 	aml_integer(a, n);
 	aml_bytes(a, data, n);
 	aml_close(a, mark);
+}
+
+void aml_res_io(struct aml *r, bool decode16, uint16_t min, uint16_t max, uint8_t align,
+		uint8_t len)
+{
+	aml_byte(r, RES_IO);
+	aml_byte(r, decode16 ? RES_IO_DECODE16 : 0);
+	le(r, min, 2);
+	le(r, max, 2);
+	aml_byte(r, align);
+	aml_byte(r, len);
 }
 
 void aml_res_mem32_fixed(struct aml *r, bool writable, uint32_t base, uint32_t size)

@@ -1,8 +1,8 @@
 /*
  * A small ACPI Machine Language encoder (ACPI 6.5, chapter 20 "AML
  * Specification") and resource descriptor writers (chapter 6.4), enough for
- * the DSDT spry writes: names, scopes, devices, packages, strings, integers
- * and resource template buffers.
+ * the DSDT spry writes: names, scopes, devices, packages, strings, integers,
+ * EISA ids and resource template buffers.
  *
  * Everything appends to a caller-supplied buffer. A write that would not fit,
  * or a malformed name, sets @error and is dropped, so a table is built without
@@ -52,6 +52,15 @@ void aml_namestring(struct aml *a, const char *path);
 
 /* Integer data: ZeroOp, OneOp, or the smallest of Byte/Word/DWord/QWord. */
 void aml_integer(struct aml *a, uint64_t v);
+/*
+ * EisaId ("UUUXXXX") as ASL compiles it (ACPI 6.5, 19.6.35): 3 uppercase letters
+ * of 5 bits each ('A' = 1) and 4 hex digits (either case, as iasl takes them),
+ * packed big-endian into 32 bits (letters in the first 2 bytes, digits in the
+ * last 2) and stored as a little-endian integer of the smallest size, as iasl
+ * does: EisaId ("PNP0501") is DWordConst 0x0105D041, bytes 0C 41 D0 05 01.
+ * Anything else sets @error.
+ */
+void aml_eisaid(struct aml *a, const char *id);
 /* String: StringPrefix, the ASCII characters, NUL. */
 void aml_string(struct aml *a, const char *s);
 /* Name (@name, ...): NameOp and NameString; the caller appends the object. */
@@ -72,6 +81,9 @@ void aml_buffer(struct aml *a, const void *data, size_t n);
 #define AML_IRQ_ACTIVE_LOW	(1u << 2)	/* else active high */
 #define AML_IRQ_SHARED		(1u << 3)	/* else exclusive */
 
+/* IO (Decode16 or Decode10, @min, @max, @align, @len): small item, 8 bytes (6.4.2.5). */
+void aml_res_io(struct aml *r, bool decode16, uint16_t min, uint16_t max, uint8_t align,
+		uint8_t len);
 void aml_res_mem32_fixed(struct aml *r, bool writable, uint32_t base, uint32_t size);
 void aml_res_ext_irq(struct aml *r, uint8_t flags, uint32_t gsi);
 /* End Tag; its checksum byte is 0, which the spec says always passes. */

@@ -14,8 +14,9 @@
  *                      [0, 4 GiB) 1:1 with 2 MiB pages (Linux only)
  *   0x20000 - 0x2ffff  strings: kernel command line, boot loader name, module names
  *   0x30000 - 0x30fff  MP configuration table
- *   0x31000 - 0x31fff  ACPI: XSDT at 0x31000, FADT at 0x31100, DSDT (with the virtio-mmio
- *                      devices) at 0x31300, MADT (up to 64 CPUs) at 0x31800
+ *   0x31000 - 0x31fff  ACPI: XSDT at 0x31000, FADT at 0x31100, DSDT (COM1 and up to 8
+ *                      virtio-mmio devices: under 600 of its 1280 bytes) at 0x31300,
+ *                      MADT (up to 64 CPUs: 584 of its 2048 bytes) at 0x31800
  *   0x9fc00 - 0xfffff  reported reserved in e820 (EBDA, VGA hole, BIOS area), and in it:
  *   0xe0000            ACPI RSDP (where the ACPI spec says to scan for it)
  *   0xf0000            MP floating pointer (where the MP spec says to scan for it)

@@ -1,7 +1,7 @@
 /*
  * Firmware tables written for every guest: MP table and ACPI (RSDP, XSDT, FADT,
  * DSDT, MADT), found the way a guest finds them and checked field by field; the
- * AML encoder behind the DSDT and its virtio-mmio devices; the virtio_mmio.device=
+ * AML encoder behind the DSDT and its COM1 and virtio-mmio devices; the virtio_mmio.device=
  * options Linux guests get on their command line; plus configuration errors
  * boot_load() refuses before touching the kernel.
  */
@@ -233,6 +233,29 @@ static size_t virtio_device_aml(unsigned int i, uint8_t *out)
 	return n + sizeof(crs);
 }
 
+/*
+ * Device (COM1) {
+ *     Name (_HID, EisaId ("PNP0501"))
+ *     Name (_UID, 0)
+ *     Name (_CRS, ResourceTemplate () {
+ *         IO (Decode16, 0x3F8, 0x3F8, 0x01, 0x08)
+ *         Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { 4 }
+ *     })
+ * }
+ * as iasl 20230628 compiles it.
+ */
+static const uint8_t com1_aml[] = {
+	0x5b, 0x82, 0x31,				/* ExtOpPrefix DeviceOp, PkgLength 49 */
+	'C', 'O', 'M', '1',
+	0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01,	/* DWordConst 0x0105d041 */
+	0x08, '_', 'U', 'I', 'D', 0x00,			/* ZeroOp */
+	0x08, '_', 'C', 'R', 'S',
+	0x11, 0x16, 0x0a, 0x13,				/* Buffer, PkgLength 22, size 19 */
+	0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08,	/* IO Decode16 min max align len */
+	0x89, 0x06, 0x00, 0x03, 0x01, 0x04, 0x00, 0x00, 0x00,	/* Extended IRQ 4 */
+	0x79, 0x00,					/* End Tag */
+};
+
 /* Returns the DSDT's length. */
 static uint32_t check_dsdt(struct fixture *f, uint64_t dsdt, unsigned int nvirtio)
 {
@@ -246,15 +269,14 @@ static uint32_t check_dsdt(struct fixture *f, uint64_t dsdt, unsigned int nvirti
 	p += 36;
 	assert_memory_equal(p, s5, sizeof(s5));
 	p += sizeof(s5);
-	if (nvirtio == 0) {
-		assert_int_equal(len, 36 + sizeof(s5));	/* what spry wrote before virtio */
-		return len;
-	}
 	assert_int_equal(*p++, 0x10);				/* ScopeOp */
 	scope_end = pkg_end(&p);
 	assert_ptr_equal(scope_end, end);
 	assert_memory_equal(p, "\\_SB_", 5);			/* RootChar, NameSeg */
 	p += 5;
+	assert_true(end - p >= (ptrdiff_t)sizeof(com1_aml));
+	assert_memory_equal(p, com1_aml, sizeof(com1_aml));
+	p += sizeof(com1_aml);
 	for (unsigned int i = 0; i < nvirtio; i++) {
 		uint8_t want[64];
 		size_t n = virtio_device_aml(i, want);
@@ -279,7 +301,8 @@ static void check_fadt(struct fixture *f, uint64_t fadt, uint64_t madt, unsigned
 	assert_int_equal(tu_rd(&f->gm, fadt + 4, 4), 276);
 	assert_int_equal(tu_rd(&f->gm, fadt + 8, 1), 6);
 	assert_true(tu_rd(&f->gm, fadt + 112, 4) & (1u << 20));	/* HW_REDUCED_ACPI */
-	assert_int_equal(tu_rd(&f->gm, fadt + 109, 2) & 2, 2);		/* i8042 present */
+	/* IA-PC boot flags: VGA not present, and no i8042 for Linux to probe. */
+	assert_int_equal(tu_rd(&f->gm, fadt + 109, 2), 4);
 	check_gas(f, fadt + 244);
 	check_gas(f, fadt + 256);
 	assert_memory_equal(tu_gpa(&f->gm, fadt + 268, 8), "SPRY\0\0\0\0", 8);
@@ -533,6 +556,72 @@ static void test_aml_encoder(void **state)
 	}
 }
 
+static void expect_eisaid(const char *id, const uint8_t *want, size_t n)
+{
+	uint8_t buf[8];
+	struct aml a = aml_init(buf, sizeof(buf));
+
+	aml_eisaid(&a, id);
+	expect_aml(&a, want, n);
+}
+
+/* Bytes as iasl compiles Name (X, EisaId ("...")): the smallest integer that holds the id. */
+static void test_aml_eisaid(void **state)
+{
+	static const char *const bad[] = {
+		"", "PNP050", "PNP05010", "pNP0501", "PN@0501", "PN[0501", "PNP050G", "PNP 501",
+	};
+	uint8_t buf[8];
+	struct aml a;
+
+	(void)state;
+	/* 'P' 'N' 'P' = 16 14 16: 0 10000 01110 10000 = 0x41d0, then 0x0501. */
+	expect_eisaid("PNP0501", (const uint8_t[]){ 0x0c, 0x41, 0xd0, 0x05, 0x01 }, 5);
+	expect_eisaid("PNP0A08", (const uint8_t[]){ 0x0c, 0x41, 0xd0, 0x0a, 0x08 }, 5);
+	expect_eisaid("PNP0C0F", (const uint8_t[]){ 0x0c, 0x41, 0xd0, 0x0c, 0x0f }, 5);
+	/* 'A' 'A' 'A' = 1 1 1: 0x0421; the digits 0000 leave a WordConst. */
+	expect_eisaid("AAA0000", (const uint8_t[]){ 0x0b, 0x04, 0x21 }, 3);
+	/* 'Z' 'Z' 'Z' = 26 26 26: 0x6b5a. */
+	expect_eisaid("ZZZFFFF", (const uint8_t[]){ 0x0c, 0x6b, 0x5a, 0xff, 0xff }, 5);
+	expect_eisaid("ZZZffff", (const uint8_t[]){ 0x0c, 0x6b, 0x5a, 0xff, 0xff }, 5);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		a = aml_init(buf, sizeof(buf));
+		aml_eisaid(&a, bad[i]);
+		if (!a.error)
+			fail_msg("EISA id \"%s\" accepted", bad[i]);
+	}
+	a = aml_init(buf, 4);
+	aml_eisaid(&a, "PNP0501");
+	assert_true(a.error);
+}
+
+/* Resource descriptors, byte for byte as iasl writes them into a ResourceTemplate. */
+static void test_aml_resources(void **state)
+{
+	static const uint8_t want[] = {
+		0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08,	/* Decode16, 0x3f8, 0x3f8, 1, 8 */
+		0x47, 0x00, 0x60, 0x00, 0x64, 0x00, 0x04, 0x01,	/* Decode10, 0x60, 0x64, 4, 1 */
+		0x86, 0x09, 0x00, 0x00, 0x00, 0x10, 0x00, 0xd0, 0x00, 0x10, 0x00, 0x00,
+		0x89, 0x06, 0x00, 0x0f, 0x01, 0x10, 0x00, 0x00, 0x00,
+		0x79, 0x00,
+	};
+	uint8_t buf[64];
+	struct aml r;
+
+	(void)state;
+	r = aml_init(buf, sizeof(buf));
+	aml_res_io(&r, true, 0x3f8, 0x3f8, 1, 8);
+	aml_res_io(&r, false, 0x60, 0x64, 4, 1);
+	aml_res_mem32_fixed(&r, false, 0xd0001000, 0x1000);
+	aml_res_ext_irq(&r, AML_IRQ_CONSUMER | AML_IRQ_EDGE | AML_IRQ_ACTIVE_LOW | AML_IRQ_SHARED,
+			16);
+	aml_res_end(&r);
+	expect_aml(&r, want, sizeof(want));
+	r = aml_init(buf, 7);
+	aml_res_io(&r, true, 0x3f8, 0x3f8, 1, 8);
+	assert_true(r.error);
+}
+
 /* " virtio_mmio.device=" options for all windows, as Linux's virtio_mmio parses them. */
 static const char virtio_cmdline[] =
 	"virtio_mmio.device=4K@0xd0001000:16 virtio_mmio.device=4K@0xd0002000:17 "
@@ -683,6 +772,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dsdt_virtio, setup, teardown),
 		cmocka_unit_test(test_aml_pkglen),
 		cmocka_unit_test(test_aml_encoder),
+		cmocka_unit_test(test_aml_eisaid),
+		cmocka_unit_test(test_aml_resources),
 		cmocka_unit_test_setup_teardown(test_cmdline_virtio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmdline_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
