@@ -58,7 +58,10 @@ struct io_uring_sqe *io_loop_get_sqe(struct io_loop *l, struct io_op *op);
  */
 void io_loop_watch(struct io_loop *l, int index, struct io_op *op);
 
-/* Any thread: run @fn(@arg) on the I/O thread and wait until it returns. */
+/*
+ * Any thread: run @fn(@arg) on the I/O thread and wait until it returns.
+ * Not after io_loop_destroy() has begun: nothing would run it.
+ */
 void io_loop_call(struct io_loop *l, void (*fn)(void *arg), void *arg);
 
 /* True on the loop's own thread. */

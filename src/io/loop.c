@@ -223,8 +223,12 @@ static void handle_cqe(struct io_loop *l, struct io_uring_cqe *cqe)
 		struct watch *w = (struct watch *)(uintptr_t)(data & ~WATCH_TAG);
 
 		w->op->done(w->op, cqe->res);
-		/* A multishot poll ends on errors or overflow; a watch lasts. */
-		if (!(cqe->flags & IORING_CQE_F_MORE) && !l->stopping)
+		/*
+		 * A multishot poll may end after a successful event (e.g. on CQ
+		 * overflow): re-arm it. One that ended in an error would only
+		 * fail again at once.
+		 */
+		if (!(cqe->flags & IORING_CQE_F_MORE) && cqe->res >= 0 && !l->stopping)
 			arm_watch(l, w);
 		return;
 	}
@@ -341,12 +345,15 @@ int io_loop_start(struct io_loop *l)
 	/* Signals belong to the main thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/* Set first: the thread reads it (io_loop_on_thread()) as soon as it runs. */
+	l->started = true;
 	ret = -pthread_create(&l->thread, NULL, loop_thread, l);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret)
+	if (ret) {
+		l->started = false;
 		return ret;
+	}
 	pthread_setname_np(l->thread, "io");
-	l->started = true;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * consumes itself (ioeventfd, irqfd) so the vCPU never runs device I/O.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -39,12 +40,16 @@ struct mmio_transport {
 	struct virtio_dev vdev;
 	unsigned int index;
 	bool watching;		/* notification watches armed on the I/O thread */
+	bool running;		/* I/O thread: between the driver's DRIVER_OK and reset */
 };
 
+/* I/O thread: only state that thread owns (running) or that is atomic (broken). */
 static bool queue_usable(struct virtio_dev *d, unsigned int q)
 {
-	return (d->status & VIRTIO_STATUS_DRIVER_OK) && !atomic_load(&d->broken) &&
-	       q < d->ops->nqueues && d->vq[q].enabled;
+	struct mmio_transport *t = (struct mmio_transport *)((char *)d -
+							       offsetof(struct mmio_transport, vdev));
+
+	return t->running && !atomic_load(&d->broken) && q < d->ops->nqueues && d->vq[q].enabled;
 }
 
 static void notify_done(struct io_op *op, int res)
@@ -58,11 +63,10 @@ static void notify_done(struct io_op *op, int res)
 		n->dev->ops->queue_notify(n->dev, n->q);
 }
 
-static void raise_interrupt(struct virtio_dev *d, unsigned int isr_bits)
+static void signal_interrupt(struct virtio_dev *d)
 {
 	uint64_t one = 1;
 
-	atomic_fetch_or(&d->isr, isr_bits);
 	if (d->irq_fd >= 0) {
 		if (write(d->irq_fd, &one, sizeof(one)) < 0)
 			spry_err("%s: irqfd: %s", d->ops->name, strerror(errno));
@@ -75,20 +79,25 @@ static void raise_interrupt(struct virtio_dev *d, unsigned int isr_bits)
 
 void virtio_notify_used(struct virtio_dev *d, unsigned int q)
 {
-	if (virtq_needs_interrupt(&d->vq[q]))
-		raise_interrupt(d, VIRTIO_ISR_QUEUE);
+	if (!virtq_needs_interrupt(&d->vq[q]))
+		return;
+	atomic_fetch_or(&d->isr, VIRTIO_ISR_QUEUE);
+	signal_interrupt(d);
 }
 
 void virtio_device_error(struct virtio_dev *d, unsigned int q, const char *why)
 {
-	if (atomic_exchange(&d->broken, true))
+	if (atomic_load(&d->broken))
 		return;
+	/* The cause is in ISR before NEEDS_RESET shows in the status register. */
+	atomic_fetch_or(&d->isr, VIRTIO_ISR_CONFIG);
+	atomic_store(&d->broken, true);
 	if (!d->error_logged) {
 		spry_err("%s: queue %u: %s; device needs reset", d->ops->name, q,
 			 why ? why : d->vq[q].error);
 		d->error_logged = true;
 	}
-	raise_interrupt(d, VIRTIO_ISR_CONFIG);
+	signal_interrupt(d);
 }
 
 /* ---- work handed to the I/O thread ---- */
@@ -103,13 +112,16 @@ static void do_start(void *arg)
 			io_loop_watch(d->loop, d->notify[q].index, &d->notify[q].op);
 		t->watching = true;
 	}
+	t->running = true;
 	d->ops->start(d);
 }
 
 static void do_reset(void *arg)
 {
-	struct virtio_dev *d = arg;
+	struct mmio_transport *t = arg;
+	struct virtio_dev *d = &t->vdev;
 
+	t->running = false;
 	d->ops->reset(d);
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		virtq_reset(&d->vq[q]);
@@ -123,6 +135,13 @@ struct enable_call {
 	struct virtq *vq;
 	int ret;
 };
+
+static void do_disable_queue(void *arg)
+{
+	struct enable_call *c = arg;
+
+	virtq_reset(c->vq);
+}
 
 static void do_enable_queue(void *arg)
 {
@@ -178,13 +197,35 @@ static void set_addr_half(uint64_t *addr, bool high, uint32_t v)
 		*addr = (*addr & ~0xffffffffULL) | v;
 }
 
+static void write_queue_ready(struct virtio_dev *d, struct virtq *vq, uint32_t v)
+{
+	struct enable_call call = { .d = d, .vq = vq };
+
+	/* Writing 0 stops the queue (Linux reads it back and warns if it is still on). */
+	if (v == 0) {
+		if (vq->enabled)
+			io_loop_call(d->loop, do_disable_queue, &call);
+		return;
+	}
+	if (v != 1 || vq->enabled)
+		return;
+	io_loop_call(d->loop, do_enable_queue, &call);
+	if (call.ret)
+		spry_err("%s: queue %u: %s", d->ops->name, d->queue_sel, vq->error);
+}
+
 static void write_queue_reg(struct virtio_dev *d, uint64_t off, uint32_t v)
 {
 	struct virtq *vq = selected_queue(d);
-	struct enable_call call = { .d = d, .vq = vq };
 
+	if (!vq)
+		return;
+	if (off == REG_QUEUE_READY) {
+		write_queue_ready(d, vq, v);
+		return;
+	}
 	/* A queue's layout is fixed while it is enabled (spec 4.2.2.2). */
-	if (!vq || vq->enabled)
+	if (vq->enabled)
 		return;
 	switch (off) {
 	case REG_QUEUE_NUM: vq->size = (uint16_t)(v > 0xffff ? 0 : v); break;
@@ -197,13 +238,6 @@ static void write_queue_reg(struct virtio_dev *d, uint64_t off, uint32_t v)
 	case REG_QUEUE_DEVICE_LOW: case REG_QUEUE_DEVICE_HIGH:
 		set_addr_half(&vq->used_gpa, off == REG_QUEUE_DEVICE_HIGH, v);
 		break;
-	case REG_QUEUE_READY:
-		if (v != 1)
-			break;
-		io_loop_call(d->loop, do_enable_queue, &call);
-		if (call.ret)
-			spry_err("%s: queue %u: %s", d->ops->name, d->queue_sel, vq->error);
-		break;
 	}
 }
 
@@ -213,13 +247,13 @@ static void write_status(struct mmio_transport *t, uint32_t v)
 	uint32_t old = d->status;
 
 	if (v == 0) {
-		io_loop_call(d->loop, do_reset, d);
+		io_loop_call(d->loop, do_reset, t);
 		/*
 		 * Linux does not poll for the reset to complete, so it completes
 		 * here: I/O from before it may still write guest memory the
 		 * driver is about to reuse. Completions do not need this lock.
 		 */
-		while (d->ops->busy && d->ops->busy(d))
+		while (d->ops->busy && d->ops->busy(d) && !vm_stopping(d->vm))
 			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
 		d->status = 0;
 		d->driver_features = 0;

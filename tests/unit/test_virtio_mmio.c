@@ -296,6 +296,28 @@ static void request_round_trip(void **state)
 	assert_int_equal(rd(f, 0x060), 0);
 }
 
+static void queue_ready_zero_stops_the_queue(void **state)
+{
+	struct fixture *f = *state;
+
+	driver_ok(f);
+	wr(f, 0x030, 0);
+	assert_int_equal(rd(f, 0x044), 1);
+	wr(f, 0x044, 0);
+	assert_int_equal(rd(f, 0x044), 0);
+	/* A stopped queue takes no requests... */
+	add_chain(f, 0, 1, 0);
+	wr(f, 0x050, 0);
+	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+	assert_int_equal(used_idx(f), 0);
+	assert_false(rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	/* ...and can be set up again. */
+	setup_queue(f, QSIZE);
+	assert_int_equal(rd(f, 0x044), 1);
+	wr(f, 0x050, 0);
+	assert_true(eventually(f, one_used));
+}
+
 static void notify_for_missing_queue_is_ignored(void **state)
 {
 	struct fixture *f = *state;
@@ -350,6 +372,7 @@ int main(void)
 		T(driver_ok_needs_features_ok),
 		T(bad_queue_is_not_enabled),
 		T(request_round_trip),
+		T(queue_ready_zero_stops_the_queue),
 		T(notify_for_missing_queue_is_ignored),
 		T(violation_needs_reset_until_reset),
 	};
