@@ -284,7 +284,8 @@ static enum cli_action parse_run(int argc, char *const argv[], struct vm_config 
 		if (opt == '?' || opt == ':') {
 			const char *bad = argv[optind - 1];
 
-			if (optopt)
+			/* optopt is also set for unknown short options: look at the spelling. */
+			if (optopt && !strncmp(bad, "--", 2))
 				return fail(err, errlen, "option '%s' needs a value", bad);
 			return fail(err, errlen, "unknown option '%s' (see spry --help)", bad);
 		}

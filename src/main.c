@@ -74,6 +74,7 @@ int main(int argc, char *argv[])
 	char err[256];
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	vm_block_signals();
 	switch (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 	case CLI_HELP:
 		fputs(spry_usage, stdout);

@@ -226,19 +226,30 @@ static void vm_main_loop(struct vm *vm, int sfd)
 	}
 }
 
+static void stop_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+void vm_block_signals(void)
+{
+	sigset_t set;
+
+	/* Before any thread exists or the terminal goes raw, so all inherit it. */
+	stop_signal_set(&set);
+	sigaddset(&set, SPRY_SIG_KICK);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int vm_run(struct vm *vm)
 {
 	sigset_t stop_signals;
 	int sfd;
 
-	/* Blocked before the vCPU threads exist, so they inherit the mask. */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGHUP);
-	sigaddset(&stop_signals, SPRY_SIG_KICK);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-	sigdelset(&stop_signals, SPRY_SIG_KICK);
+	stop_signal_set(&stop_signals);
 	sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
 	if (sfd < 0) {
 		spry_err("signalfd: %s", strerror(errno));

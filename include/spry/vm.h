@@ -95,6 +95,11 @@ void vm_irq_line(struct vm *vm, unsigned int gsi, int level);
 int vm_load(struct vm *vm, const struct vm_config *cfg);
 /* Build the rest of the machine on @accel; 0, or -1 with a message printed. */
 int vm_create(struct vm *vm, const struct accel_ops *accel);
+/*
+ * Block the stop signals (SIGINT, SIGTERM, SIGHUP; vm_run() takes them
+ * through a signalfd) and the vCPU kick signal, first thing in main().
+ */
+void vm_block_signals(void);
 /* Run until the VM stops; returns the process exit status. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);

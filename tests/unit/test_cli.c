@@ -119,6 +119,7 @@ static void bad_input_names_the_problem(void **state)
 		{ { "spry", "run", "--kernel", "k", "--accel", "xen", NULL }, "--accel 'xen'" },
 		{ { "spry", "run", "--kernel", "k", "--frobnicate", NULL }, "--frobnicate" },
 		{ { "spry", "run", "--kernel", NULL }, "needs a value" },
+		{ { "spry", "run", "--kernel", "k", "-x", NULL }, "unknown option '-x'" },
 		{ { "spry", "run", "--kernel", "k", "extra", NULL }, "'extra'" },
 		{ { "spry", "probe", "x", NULL }, "probe" },
 		{ { "spry", "run", "--kernel", "k", "--disk", "readonly=on", NULL }, "path=FILE" },
