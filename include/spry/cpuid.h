@@ -8,6 +8,8 @@
 #include <linux/kvm.h>
 #include <stdint.h>
 
+#define CPUID_1_ECX_TSC_DEADLINE	(1u << 24)
+
 /* Room for the leaves cpuid_adjust() may add: 3 subleaves each of 0xB and 0x1F, 0x15, 0x16. */
 #define CPUID_EXTRA_ENTRIES 8
 

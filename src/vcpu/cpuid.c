@@ -8,7 +8,6 @@
 
 #include "spry/cpuid.h"
 
-#define CPUID_1_ECX_TSC_DEADLINE	(1u << 24)
 #define CPUID_1_ECX_HYPERVISOR		(1u << 31)
 #define CPUID_1_EDX_HTT			(1u << 28)
 #define CPUID_LEAF_4_LEVEL(eax)		(((eax) >> 5) & 7)

@@ -227,6 +227,13 @@ static int kvm_set_cpuid(struct vcpu *vcpu, struct kvm_vm *k, struct kvm_vcpu *k
 	memcpy(c, k->cpuid, sizeof(*c) + k->cpuid->nent * sizeof(struct kvm_cpuid_entry2));
 	cpuid_adjust(c, (unsigned int)vcpu->index, (unsigned int)vcpu->vm->ncpus,
 		     tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+	/* cpuid_adjust() offers the TSC-deadline timer; KVM must be able to emulate it. */
+	if (ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) <= 0) {
+		struct kvm_cpuid_entry2 *leaf1 = cpuid_find(c, 1, 0);
+
+		if (leaf1)
+			leaf1->ecx &= ~CPUID_1_ECX_TSC_DEADLINE;
+	}
 	ret = ioctl(kv->fd, KVM_SET_CPUID2, c);
 	if (ret < 0)
 		spry_err("kvm: vcpu %d: KVM_SET_CPUID2: %s", vcpu->index, strerror(errno));
