@@ -9,20 +9,20 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "spry/console.h"
 #include "spry/log.h"
+#include "spry/terminal.h"
 
-#define ESCAPE_CHAR	0x01	/* Ctrl-A */
 #define FLUSH_TIMEOUT_S	2
 
 struct console {
 	int in_fd, out_fd;
 	bool in_eof;
-	bool escape_pending;
+	bool raw;			/* in_fd is a terminal we put in raw mode */
+	struct escape_filter escape;
 
 	pthread_mutex_t lock;
 	pthread_cond_t more;		/* writer: there is output, or we are closing */
@@ -34,40 +34,6 @@ struct console {
 	bool closing, out_broken;
 	pthread_t writer;
 };
-
-/* Saved for the fatal-signal path, which cannot reach the console object. */
-static struct termios saved_termios;
-static int saved_termios_fd = -1;
-
-void console_restore_terminal(void)
-{
-	if (saved_termios_fd >= 0)
-		tcsetattr(saved_termios_fd, TCSANOW, &saved_termios);
-}
-
-static void restore_on_fatal_signal(int sig)
-{
-	console_restore_terminal();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void enter_raw_mode(int fd)
-{
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE };
-	struct termios raw;
-
-	if (!isatty(fd) || tcgetattr(fd, &saved_termios) < 0)
-		return;
-	raw = saved_termios;
-	cfmakeraw(&raw);
-	if (tcsetattr(fd, TCSANOW, &raw) < 0)
-		return;
-	saved_termios_fd = fd;
-	atexit(console_restore_terminal);
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], restore_on_fatal_signal);
-}
 
 /* Returns how many bytes could not be written; sets *@broken when the reader is gone. */
 static size_t write_all(int fd, const uint8_t *p, size_t n, bool *broken)
@@ -146,7 +112,7 @@ struct console *console_create(int in_fd, int out_fd)
 		return NULL;
 	}
 	pthread_setname_np(c->writer, "console-out");
-	enter_raw_mode(in_fd);
+	c->raw = terminal_make_raw(in_fd);
 	return c;
 }
 
@@ -179,31 +145,6 @@ int console_input_fd(struct console *c)
 	return c->in_eof ? -1 : c->in_fd;
 }
 
-/* Strip the Ctrl-A escape out of terminal input; Ctrl-A Ctrl-A sends one Ctrl-A. */
-static size_t filter_escape(struct console *c, uint8_t *buf, size_t n, bool *quit)
-{
-	size_t out = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ch = buf[i];
-
-		if (c->escape_pending) {
-			c->escape_pending = false;
-			if (ch == 'x' || ch == 'X') {
-				*quit = true;
-				return out;
-			}
-			if (ch != ESCAPE_CHAR)
-				continue;
-		} else if (ch == ESCAPE_CHAR) {
-			c->escape_pending = true;
-			continue;
-		}
-		buf[out++] = ch;
-	}
-	return out;
-}
-
 long console_read_input(struct console *c, uint8_t *buf, size_t len, bool *quit)
 {
 	ssize_t n;
@@ -218,8 +159,8 @@ long console_read_input(struct console *c, uint8_t *buf, size_t len, bool *quit)
 		c->in_eof = true;
 		return -1;
 	}
-	if (saved_termios_fd == c->in_fd)
-		return (long)filter_escape(c, buf, (size_t)n, quit);
+	if (c->raw)
+		return (long)escape_filter_apply(&c->escape, buf, (size_t)n, quit);
 	return n;
 }
 
@@ -244,7 +185,8 @@ void console_destroy(struct console *c)
 	c->dropped += c->count + c->writing;
 	dropped = c->dropped;
 	pthread_mutex_unlock(&c->lock);
-	console_restore_terminal();
+	if (c->raw)
+		terminal_restore();
 	if (dropped)
 		spry_info("serial console: %llu bytes of guest output dropped (output too slow)",
 			  (unsigned long long)dropped);

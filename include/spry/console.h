@@ -33,7 +33,4 @@ int console_input_fd(struct console *c);
  */
 long console_read_input(struct console *c, uint8_t *buf, size_t len, bool *quit);
 
-/* Restore the terminal from a fatal-signal handler (async-signal safe). */
-void console_restore_terminal(void);
-
 #endif

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include "spry/exit.h"
 #include "spry/log.h"
+#include "spry/terminal.h"
 #include "spry/virtio_devices.h"
 #include "spry/vm.h"
 
@@ -26,7 +26,6 @@
 #define CON_TXQ		1
 #define CON_QUEUE_MAX	256
 #define CON_RX_BUF	4096
-#define ESCAPE_CHAR	0x01	/* Ctrl-A, then x quits, as on the serial console */
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -48,9 +47,8 @@ struct vcon {
 	bool connected;			/* a client (always true for stdio and pty) */
 	unsigned int conn;		/* bumped on every new client */
 	bool in_eof, out_broken;
-	bool filter_escape, escape_pending;
-	bool raw;
-	struct termios saved_termios;
+	bool raw;			/* stdin: a terminal we put in raw mode */
+	struct escape_filter escape;
 
 	/* Guest side, I/O thread only. */
 	bool running;			/* between start() and reset() */
@@ -81,47 +79,6 @@ struct vcon {
 static void rx_kick(struct vcon *c);
 static void tx_kick(struct vcon *c);
 static void accept_kick(struct vcon *c);
-
-/* ---- terminal ---- */
-
-/* Saved for the exit and fatal-signal paths, which cannot reach the device. */
-static struct termios vcon_saved_termios;
-static int vcon_termios_fd = -1;
-
-static void vcon_restore_terminal(void)
-{
-	if (vcon_termios_fd >= 0)
-		tcsetattr(vcon_termios_fd, TCSANOW, &vcon_saved_termios);
-}
-
-static void vcon_restore_on_fatal_signal(int sig)
-{
-	vcon_restore_terminal();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Raw mode on a terminal @fd; @remember: restore it at exit and on fatal signals. */
-static bool set_raw(struct vcon *c, int fd, bool remember)
-{
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE };
-	struct termios raw;
-
-	if (!isatty(fd) || tcgetattr(fd, &c->saved_termios) < 0)
-		return false;
-	raw = c->saved_termios;
-	cfmakeraw(&raw);
-	if (tcsetattr(fd, TCSANOW, &raw) < 0)
-		return false;
-	if (remember && vcon_termios_fd < 0) {
-		vcon_saved_termios = c->saved_termios;
-		vcon_termios_fd = fd;
-		atexit(vcon_restore_terminal);
-		for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-			signal(fatal[i], vcon_restore_on_fatal_signal);
-	}
-	return true;
-}
 
 /* ---- helpers ---- */
 
@@ -280,31 +237,18 @@ static void accept_kick(struct vcon *c)
 
 /* ---- receiveq: backend → guest ---- */
 
-/* Strip the Ctrl-A escape out of terminal input; Ctrl-A Ctrl-A sends one Ctrl-A. */
+/* Strip the Ctrl-A escape out of terminal input; Ctrl-A x stops the VM. */
 static size_t filter_input(struct vcon *c, uint8_t *buf, size_t n)
 {
-	size_t out = 0;
+	bool quit = false;
 
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ch = buf[i];
-
-		if (c->escape_pending) {
-			c->escape_pending = false;
-			if (ch == 'x' || ch == 'X') {
-				spry_info("stopped from the console (Ctrl-A x)");
-				vm_request_stop(c->dev->vm, SPRY_EXIT_SIGNAL);
-				c->in_eof = true;
-				return out;
-			}
-			if (ch != ESCAPE_CHAR)
-				continue;
-		} else if (ch == ESCAPE_CHAR) {
-			c->escape_pending = true;
-			continue;
-		}
-		buf[out++] = ch;
+	n = escape_filter_apply(&c->escape, buf, n, &quit);
+	if (quit) {
+		spry_info("stopped from the console (Ctrl-A x)");
+		vm_request_stop(c->dev->vm, SPRY_EXIT_SIGNAL);
+		c->in_eof = true;
 	}
-	return out;
+	return n;
 }
 
 static void rx_done(struct io_op *op, int res)
@@ -316,7 +260,7 @@ static void rx_done(struct io_op *op, int res)
 
 	c->rx_busy = false;
 	if (res > 0) {
-		n = c->filter_escape ? filter_input(c, c->rx_buf, (size_t)res) : (size_t)res;
+		n = c->raw ? filter_input(c, c->rx_buf, (size_t)res) : (size_t)res;
 		if (!n) {
 			rx_kick(c);
 			return;
@@ -579,11 +523,8 @@ static void vcon_free(struct vcon *c)
 		close(c->listen_fd);
 		unlink(c->socket_path);
 	}
-	if (c->raw) {
-		tcsetattr(STDIN_FILENO, TCSANOW, &c->saved_termios);
-		if (vcon_termios_fd == STDIN_FILENO)
-			vcon_termios_fd = -1;
-	}
+	if (c->raw)
+		terminal_restore();
 	free(c->socket_path);
 	free(c);
 }
@@ -625,10 +566,8 @@ static int open_stdio(struct vcon *c)
 	c->out_fd = fd_valid(STDOUT_FILENO) ? STDOUT_FILENO : -1;
 	if (c->in_fd < 0)
 		c->in_eof = true;
-	if (c->in_fd >= 0 && set_raw(c, c->in_fd, true)) {
-		c->raw = true;
-		c->filter_escape = true;
-	}
+	if (c->in_fd >= 0)
+		c->raw = terminal_make_raw(c->in_fd);
 	return 0;
 }
 
