@@ -1,0 +1,133 @@
+/*
+ * TCG-lite's CPU core: the vCPU state, the environment it runs in, and the
+ * interpreter's entry points. The design note below is the map of this folder.
+ *
+ * Structure (same-ISA, tiered; see docs/TCG-LITE.md):
+ *
+ *   decode.c, tables.c   table-driven x86 decoder: bytes -> struct x86_insn
+ *                        (length, operands, sizes, flags read/written/undefined)
+ *   exec.c               tier 0: blocks of decoded instructions cached by the
+ *                        host address of their code (which stands for the guest
+ *                        physical address) and CPU mode, each with an execution
+ *                        counter (the hook for the tier-1 emitter); one handler
+ *                        per operation, called in a loop over the block
+ *   ops_*.c, alu.c       the handlers, with eager bit-exact flags
+ *   mem.c                software TLB (direct-mapped, read/write/exec tags and a
+ *                        host addend) in front of env->tlb_fill, which is the
+ *                        page walk in a VM and a flat map in user mode; a page
+ *                        holding decoded code is never writable through the
+ *                        TLB, so a write to it takes the slow path and drops the
+ *                        cached blocks (self-modifying code works)
+ *   cpuid.c              the CPU model: CPUID leaves and the TSC
+ *
+ * Faults: a handler that faults calls tcg_raise(), which longjmps back to
+ * tcg_run() with RIP still at the faulting instruction. Handlers therefore do
+ * every access that can fault before they change any register or flag.
+ *
+ * Flags are computed eagerly, bit-exact where the SDM defines them. The flags
+ * it leaves undefined are the fundef column of tables.c; the interpreter gives
+ * them: AF = 0 after and/or/xor/test and shifts; OF by the count-1 formula
+ * after multi-bit shifts and rotates; SF/ZF/PF from the low half after mul and
+ * imul; unchanged after div/idiv, bt* (all but CF) and bsf/bsr (all but ZF).
+ * The differential tester (tests/tcg) masks exactly these.
+ *
+ * Not yet (issue 4): the 4-level page walk and MMIO through the buses (a VM's
+ * tlb_fill), atomic LOCK for SMP guests (one vCPU thread is exact today), x87
+ * and SSE, the accel_ops glue and the linux-user runner.
+ */
+#ifndef SPRY_TCG_CPU_H
+#define SPRY_TCG_CPU_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "decode.h"
+
+/* Exception vectors. */
+enum {
+	TCG_EXC_DE = 0, TCG_EXC_BP = 3, TCG_EXC_UD = 6, TCG_EXC_SS = 12,
+	TCG_EXC_GP = 13, TCG_EXC_PF = 14,
+};
+
+/* Access kinds for the TLB. */
+enum tcg_access { TCG_READ, TCG_WRITE, TCG_EXEC };
+
+/* Why tcg_run() returned. */
+enum tcg_exit {
+	TCG_EXIT_BUDGET,	/* ran the number of instructions asked for */
+	TCG_EXIT_STOP,		/* the environment asked to stop (cpu->stop) */
+	TCG_EXIT_EXCEPTION,	/* cpu->exc_vector, RIP at the faulting instruction */
+};
+
+#define TCG_PAGE_SIZE 4096ULL
+#define TCG_PAGE_MASK (~(TCG_PAGE_SIZE - 1))
+#define TCG_TLB_BITS 8
+#define TCG_TLB_SIZE (1 << TCG_TLB_BITS)
+
+struct tcg_cpu;
+
+/* What the interpreter needs from its environment: user mode, the tester, a VM. */
+struct tcg_env_ops {
+	/*
+	 * Map the page holding @vaddr for @access: set *@host to the host
+	 * address of the page's first byte and return 0, or return an exception
+	 * vector with cpu->exc_error and cpu->fault_addr set.
+	 */
+	int (*tlb_fill)(struct tcg_cpu *cpu, uint64_t vaddr, enum tcg_access access,
+			uint8_t **host);
+	/* The syscall instruction; may set cpu->stop. */
+	void (*syscall)(struct tcg_cpu *cpu);
+};
+
+struct tcg_tlb_entry {
+	uint64_t tag[3];	/* page address per access kind; 1 when invalid */
+	uintptr_t addend;	/* host address - guest address for the page */
+};
+
+struct tcg_block_cache;
+
+struct tcg_cpu {
+	uint64_t gpr[16];
+	uint64_t rip;
+	uint64_t rflags;
+	uint64_t fs_base, gs_base;
+	int mode;		/* code size: 16, 32 or 64 */
+
+	uint64_t next_rip;	/* during an instruction: where it falls through to */
+	uint64_t icount;	/* instructions retired */
+	bool stop;		/* set by the environment to leave tcg_run() */
+	bool code_written;	/* a write hit a page holding decoded code */
+
+	int exc_vector;
+	uint32_t exc_error;
+	uint64_t fault_addr;
+
+	const struct tcg_env_ops *env;
+	void *opaque;		/* the environment's */
+
+	struct tcg_tlb_entry tlb[TCG_TLB_SIZE];
+	struct tcg_block_cache *blocks;
+	jmp_buf fault_jmp;
+};
+
+/* Set up @cpu in 64-bit mode with every register zero; 0 or -ENOMEM. */
+int tcg_cpu_init(struct tcg_cpu *cpu, const struct tcg_env_ops *env, void *opaque);
+void tcg_cpu_destroy(struct tcg_cpu *cpu);
+
+/* Run at most @budget instructions; returns an enum tcg_exit. */
+int tcg_run(struct tcg_cpu *cpu, uint64_t budget);
+
+/* Forget every mapping and decoded block (after the environment's map changes). */
+void tcg_flush(struct tcg_cpu *cpu);
+
+/* Raise exception @vector from inside an instruction; does not return. */
+_Noreturn void tcg_raise(struct tcg_cpu *cpu, int vector, uint32_t error);
+
+/* Execute one decoded instruction at cpu->rip (the handlers' dispatch). */
+void tcg_exec_insn(struct tcg_cpu *cpu, const struct x86_insn *insn);
+
+/* The CPU model: CPUID results for @leaf/@subleaf into regs[4] (eax, ebx, ecx, edx). */
+void tcg_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * TCG-lite's CPU model as CPUID reports it: a family-6 GenuineIntel part with
+ * the baseline features Linux needs and nothing the interpreter does not
+ * implement (no BMI1/LZCNT, so tzcnt/lzcnt decode as bsf/bsr; no AVX/XSAVE).
+ */
+#include <string.h>
+
+#include "cpu.h"
+
+/* Leaf 1 EDX: FPU TSC CX8 CMOV MMX FXSR SSE SSE2, the x86-64 baseline (x87/SSE: later stage). */
+#define L1_EDX ((1u << 0) | (1u << 4) | (1u << 8) | (1u << 15) | (1u << 23) | \
+		(1u << 24) | (1u << 25) | (1u << 26))
+/* Leaf 1 ECX: CX16, MOVBE, POPCNT, HYPERVISOR. */
+#define L1_ECX ((1u << 13) | (1u << 22) | (1u << 23) | (1u << 31))
+/* Leaf 0x80000001 EDX: SYSCALL, LM; ECX: LAHF_LM. */
+#define X1_EDX ((1u << 11) | (1u << 29))
+#define X1_ECX (1u << 0)
+
+static void brand(uint32_t leaf, uint32_t regs[4])
+{
+	static const char name[48] = "spry TCG-lite x86-64 CPU";
+
+	memcpy(regs, name + (leaf - 0x80000002) * 16, 16);
+}
+
+void tcg_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
+{
+	memset(regs, 0, 4 * sizeof(regs[0]));
+	switch (leaf) {
+	case 0:
+		regs[0] = 1;
+		memcpy(&regs[1], "Genu", 4);
+		memcpy(&regs[3], "ineI", 4);
+		memcpy(&regs[2], "ntel", 4);
+		break;
+	case 1:
+		regs[0] = 0x000506e3;	/* family 6, model 0x5e, stepping 3 */
+		regs[1] = 8 << 8;	/* clflush line 64 bytes */
+		regs[2] = L1_ECX;
+		regs[3] = L1_EDX;
+		break;
+	case 0x80000000:
+		regs[0] = 0x80000004;
+		break;
+	case 0x80000001:
+		regs[2] = X1_ECX;
+		regs[3] = X1_EDX;
+		break;
+	case 0x80000002: case 0x80000003: case 0x80000004:
+		brand(leaf, regs);
+		break;
+	}
+}

@@ -1,0 +1,317 @@
+/*
+ * Tier 0: the run loop over cached blocks of decoded instructions, the block
+ * cache (hash of code address and mode, per-block counters) and the code-page
+ * set that makes writes to decoded code drop the cache.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec.h"
+#include "mem.h"
+#include "ops.h"
+
+#define BUCKETS 4096
+
+struct tcg_block_cache {
+	struct tcg_block *bucket[BUCKETS];
+	struct tcg_block *all;	/* list of every block */
+	uintptr_t *pages;	/* open-addressed set of host code pages; 0 = empty */
+	size_t npages, cap;
+};
+
+static const tcg_handler handlers[X86_OP_COUNT] = {
+	[X86_OP_UD] = op_ud,
+	[X86_OP_ADD] = op_alu, [X86_OP_OR] = op_alu, [X86_OP_ADC] = op_alu,
+	[X86_OP_SBB] = op_alu, [X86_OP_AND] = op_alu, [X86_OP_SUB] = op_alu,
+	[X86_OP_XOR] = op_alu, [X86_OP_CMP] = op_alu,
+	[X86_OP_ROL] = op_shift, [X86_OP_ROR] = op_shift, [X86_OP_RCL] = op_shift,
+	[X86_OP_RCR] = op_shift, [X86_OP_SHL] = op_shift, [X86_OP_SHR] = op_shift,
+	[X86_OP_SAL] = op_shift, [X86_OP_SAR] = op_shift,
+	[X86_OP_TEST] = op_test, [X86_OP_NOT] = op_not, [X86_OP_NEG] = op_neg,
+	[X86_OP_MUL] = op_mul, [X86_OP_IMUL1] = op_mul, [X86_OP_DIV] = op_div,
+	[X86_OP_IDIV] = op_div, [X86_OP_IMUL2] = op_imul2,
+	[X86_OP_INC] = op_incdec, [X86_OP_DEC] = op_incdec,
+	[X86_OP_SHLD] = op_shld, [X86_OP_SHRD] = op_shld,
+	[X86_OP_MOV] = op_mov, [X86_OP_MOVZX] = op_movzx, [X86_OP_MOVSX] = op_movsx,
+	[X86_OP_LEA] = op_lea,
+	[X86_OP_BT] = op_bt, [X86_OP_BTS] = op_bt, [X86_OP_BTR] = op_bt, [X86_OP_BTC] = op_bt,
+	[X86_OP_BSF] = op_bsf, [X86_OP_BSR] = op_bsr,
+	[X86_OP_TZCNT] = op_bsf, [X86_OP_LZCNT] = op_bsr, [X86_OP_POPCNT] = op_popcnt,
+	[X86_OP_CMOV] = op_cmov, [X86_OP_SETCC] = op_setcc, [X86_OP_JCC] = op_jcc,
+	[X86_OP_JMP] = op_jmp, [X86_OP_JMP_IND] = op_jmp_ind, [X86_OP_CALL] = op_call,
+	[X86_OP_CALL_IND] = op_call_ind, [X86_OP_RET] = op_ret, [X86_OP_LOOP] = op_loop,
+	[X86_OP_JRCXZ] = op_jrcxz,
+	[X86_OP_PUSH] = op_push, [X86_OP_POP] = op_pop, [X86_OP_PUSHF] = op_pushf,
+	[X86_OP_POPF] = op_popf, [X86_OP_LEAVE] = op_leave,
+	[X86_OP_XCHG] = op_xchg, [X86_OP_XADD] = op_xadd, [X86_OP_CMPXCHG] = op_cmpxchg,
+	[X86_OP_CMPXCHG8B] = op_cmpxchg8b,
+	[X86_OP_CBW] = op_cbw, [X86_OP_CWD] = op_cwd, [X86_OP_BSWAP] = op_bswap,
+	[X86_OP_MOVBE] = op_movbe,
+	[X86_OP_MOVS] = op_string, [X86_OP_STOS] = op_string, [X86_OP_LODS] = op_string,
+	[X86_OP_CMPS] = op_string, [X86_OP_SCAS] = op_string,
+	[X86_OP_NOP] = op_nop, [X86_OP_PAUSE] = op_nop,
+	[X86_OP_CPUID] = op_cpuid, [X86_OP_RDTSC] = op_rdtsc, [X86_OP_SYSCALL] = op_syscall,
+	[X86_OP_CLC] = op_flagop, [X86_OP_STC] = op_flagop, [X86_OP_CMC] = op_flagop,
+	[X86_OP_CLD] = op_flagop, [X86_OP_STD] = op_flagop,
+	[X86_OP_LAHF] = op_lahf, [X86_OP_SAHF] = op_sahf,
+	[X86_OP_UD2] = op_ud, [X86_OP_INT3] = op_int3, [X86_OP_HLT] = op_hlt,
+};
+
+static unsigned int block_hash(uint64_t pc)
+{
+	return (pc ^ (pc >> 12)) & (BUCKETS - 1);
+}
+
+static size_t page_slot(uintptr_t page, size_t cap)
+{
+	return (page >> 12) * 0x9e3779b97f4a7c15ULL >> 20 & (cap - 1);
+}
+
+static bool code_page_find(const struct tcg_block_cache *bc, uintptr_t page, size_t *slot)
+{
+	size_t i = page_slot(page, bc->cap);
+
+	while (bc->pages[i] && bc->pages[i] != page)
+		i = (i + 1) & (bc->cap - 1);
+	*slot = i;
+	return bc->pages[i] == page;
+}
+
+static void code_page_insert(struct tcg_block_cache *bc, uintptr_t page)
+{
+	size_t slot;
+
+	if (!code_page_find(bc, page, &slot)) {
+		bc->pages[slot] = page;
+		bc->npages++;
+	}
+}
+
+/* Keep the set at most half full, so that probes stay short. */
+static void code_pages_grow(struct tcg_block_cache *bc)
+{
+	size_t oldcap = bc->cap;
+	uintptr_t *old = bc->pages, *pages;
+
+	if (2 * (bc->npages + 1) <= bc->cap)
+		return;
+	pages = calloc(2 * oldcap, sizeof(*pages));
+	if (!pages)
+		abort();
+	bc->pages = pages;
+	bc->cap = 2 * oldcap;
+	bc->npages = 0;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i])
+			code_page_insert(bc, old[i]);
+	free(old);
+}
+
+/* Host page @host now holds decoded code: writes to it must take the slow path. */
+static void code_page_add(struct tcg_cpu *cpu, uintptr_t host)
+{
+	struct tcg_block_cache *bc = cpu->blocks;
+	uintptr_t page = host & TCG_PAGE_MASK;
+	size_t slot;
+
+	if (code_page_find(bc, page, &slot))
+		return;
+	code_pages_grow(bc);
+	code_page_insert(bc, page);
+	tcg_tlb_protect_code(cpu, page);
+}
+
+bool tcg_code_page_test(struct tcg_cpu *cpu, uintptr_t host)
+{
+	size_t slot;
+
+	return code_page_find(cpu->blocks, host & TCG_PAGE_MASK, &slot);
+}
+
+void tcg_blocks_flush(struct tcg_cpu *cpu)
+{
+	struct tcg_block_cache *bc = cpu->blocks;
+
+	while (bc->all) {
+		struct tcg_block *b = bc->all;
+
+		bc->all = b->all;
+		bc->bucket[block_hash(b->pc)] = NULL;
+		free(b);
+	}
+	memset(bc->pages, 0, bc->cap * sizeof(*bc->pages));
+	bc->npages = 0;
+	cpu->code_written = false;
+}
+
+/* Decode the instruction at @pc whose bytes cross into the next page. */
+static int decode_crossing(struct tcg_cpu *cpu, const uint8_t *p, uint64_t pc,
+			   struct x86_insn *insn)
+{
+	size_t room = TCG_PAGE_SIZE - (pc & ~TCG_PAGE_MASK);
+	uint8_t buf[X86_MAX_INSN_LEN], *next;
+
+	memcpy(buf, p, room);
+	next = tcg_page_ptr(cpu, pc + room, TCG_EXEC);
+	code_page_add(cpu, (uintptr_t)next);
+	memcpy(buf + room, next, X86_MAX_INSN_LEN - room);
+	return x86_decode(buf, X86_MAX_INSN_LEN, cpu->mode, insn);
+}
+
+/*
+ * Decode up to TCG_BLOCK_MAX_INSNS instructions from cpu->rip, ending after a
+ * branch or system instruction, at the end of the page, or before an
+ * instruction that cannot be decoded (which faults when it is reached).
+ */
+static int block_decode(struct tcg_cpu *cpu, uint8_t *host, struct x86_insn *insns)
+{
+	uint64_t pc = cpu->rip;
+	int n = 0, err;
+
+	while (n < TCG_BLOCK_MAX_INSNS) {
+		size_t room = TCG_PAGE_SIZE - (pc & ~TCG_PAGE_MASK);
+
+		err = x86_decode(host, room, cpu->mode, &insns[n]);
+		if (err == X86_DEC_TRUNC && n == 0)
+			err = decode_crossing(cpu, host, pc, &insns[n]);
+		if (err && n)
+			break;
+		if (err)
+			tcg_raise(cpu, err == X86_DEC_GP ? TCG_EXC_GP : TCG_EXC_UD, 0);
+		pc += insns[n].len;
+		host += insns[n].len;
+		if (insns[n++].attr & (X86_A_BRANCH | X86_A_SYSTEM))
+			break;
+		if (!(pc & ~TCG_PAGE_MASK) || insns[n - 1].len > room)
+			break;
+	}
+	return n;
+}
+
+static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
+{
+	struct x86_insn insns[TCG_BLOCK_MAX_INSNS];
+	struct tcg_block *b;
+	unsigned int h;
+	int n;
+
+	code_page_add(cpu, (uintptr_t)host);
+	n = block_decode(cpu, host, insns);
+	b = malloc(sizeof(*b) + n * sizeof(insns[0]));
+	if (!b)
+		abort();
+	b->pc = cpu->rip;
+	b->host = (uintptr_t)host;
+	b->execs = 0;
+	b->mode = cpu->mode;
+	b->ninsn = n;
+	memcpy(b->insn, insns, n * sizeof(insns[0]));
+	h = block_hash(b->pc);
+	b->next = cpu->blocks->bucket[h];
+	cpu->blocks->bucket[h] = b;
+	b->all = cpu->blocks->all;
+	cpu->blocks->all = b;
+	return b;
+}
+
+struct tcg_block *tcg_block_get(struct tcg_cpu *cpu)
+{
+	uint8_t *host = tcg_page_ptr(cpu, cpu->rip, TCG_EXEC);
+	struct tcg_block *b = cpu->blocks->bucket[block_hash(cpu->rip)];
+
+	for (; b; b = b->next)
+		if (b->pc == cpu->rip && b->host == (uintptr_t)host && b->mode == cpu->mode)
+			return b;
+	return block_build(cpu, host);
+}
+
+void tcg_exec_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
+{
+	cpu->next_rip = cpu->rip + insn->len;
+	if (cpu->mode != 64)
+		cpu->next_rip = (uint32_t)cpu->next_rip;
+	handlers[insn->op](cpu, insn);
+	cpu->rip = cpu->next_rip;
+	cpu->icount++;
+}
+
+/* Run @b from its start, stopping early at instruction count @end. */
+static void run_block(struct tcg_cpu *cpu, const struct tcg_block *b, uint64_t end)
+{
+	for (int i = 0; i < b->ninsn; i++) {
+		tcg_exec_insn(cpu, &b->insn[i]);
+		if (cpu->code_written | cpu->stop | (cpu->icount >= end))
+			return;
+	}
+}
+
+_Noreturn void tcg_raise(struct tcg_cpu *cpu, int vector, uint32_t error)
+{
+	cpu->exc_vector = vector;
+	cpu->exc_error = error;
+	longjmp(cpu->fault_jmp, 1);
+}
+
+int tcg_run(struct tcg_cpu *cpu, uint64_t budget)
+{
+	uint64_t end = cpu->icount + budget;
+
+	if (setjmp(cpu->fault_jmp)) {
+		if (cpu->code_written)
+			tcg_blocks_flush(cpu);
+		return TCG_EXIT_EXCEPTION;
+	}
+	while (cpu->icount < end) {
+		struct tcg_block *b;
+
+		if (cpu->stop)
+			return TCG_EXIT_STOP;
+		b = tcg_block_get(cpu);
+		b->execs++;
+		run_block(cpu, b, end);
+		if (cpu->code_written)
+			tcg_blocks_flush(cpu);
+	}
+	return cpu->stop ? TCG_EXIT_STOP : TCG_EXIT_BUDGET;
+}
+
+void tcg_flush(struct tcg_cpu *cpu)
+{
+	for (int i = 0; i < TCG_TLB_SIZE; i++) {
+		struct tcg_tlb_entry *e = &cpu->tlb[i];
+
+		e->tag[0] = e->tag[1] = e->tag[2] = 1;
+	}
+	tcg_blocks_flush(cpu);
+}
+
+int tcg_cpu_init(struct tcg_cpu *cpu, const struct tcg_env_ops *env, void *opaque)
+{
+	memset(cpu, 0, sizeof(*cpu));
+	cpu->env = env;
+	cpu->opaque = opaque;
+	cpu->mode = 64;
+	cpu->rflags = 0x202;	/* bit 1 always reads 1; IF is set in user mode */
+	cpu->blocks = calloc(1, sizeof(*cpu->blocks));
+	if (!cpu->blocks)
+		return -ENOMEM;
+	cpu->blocks->cap = 64;
+	cpu->blocks->pages = calloc(cpu->blocks->cap, sizeof(uintptr_t));
+	if (!cpu->blocks->pages) {
+		free(cpu->blocks);
+		return -ENOMEM;
+	}
+	tcg_flush(cpu);
+	return 0;
+}
+
+void tcg_cpu_destroy(struct tcg_cpu *cpu)
+{
+	if (!cpu->blocks)
+		return;
+	tcg_blocks_flush(cpu);
+	free(cpu->blocks->pages);
+	free(cpu->blocks);
+	cpu->blocks = NULL;
+}

@@ -1,0 +1,224 @@
+/*
+ * Helpers shared by the instruction handlers (ops_*.c): register and operand
+ * access by size, effective addresses, and flag arithmetic. Register writes
+ * follow x86-64 rules: 32-bit writes zero-extend, 8/16-bit writes merge.
+ */
+#ifndef SPRY_TCG_OPS_H
+#define SPRY_TCG_OPS_H
+
+#include "cpu.h"
+#include "mem.h"
+
+typedef void (*tcg_handler)(struct tcg_cpu *cpu, const struct x86_insn *insn);
+
+static inline uint64_t size_mask(int size)
+{
+	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+static inline uint64_t sign_bit(int size)
+{
+	return 1ULL << (size * 8 - 1);
+}
+
+/* @v (of @size bytes) sign-extended to 64 bits. */
+static inline uint64_t sext(uint64_t v, int size)
+{
+	int sh = 64 - size * 8;
+
+	return size >= 8 ? v : (uint64_t)((int64_t)(v << sh) >> sh);
+}
+
+static inline uint64_t reg_get(const struct tcg_cpu *cpu, int reg, int size)
+{
+	if (reg >= X86_REG_AH)
+		return (cpu->gpr[reg - X86_REG_AH] >> 8) & 0xff;
+	return cpu->gpr[reg] & size_mask(size);
+}
+
+static inline void reg_set(struct tcg_cpu *cpu, int reg, int size, uint64_t v)
+{
+	uint64_t *r;
+
+	if (reg >= X86_REG_AH) {
+		r = &cpu->gpr[reg - X86_REG_AH];
+		*r = (*r & ~0xff00ULL) | ((v & 0xff) << 8);
+		return;
+	}
+	r = &cpu->gpr[reg];
+	if (size >= 4)
+		*r = size == 4 ? (uint32_t)v : v;
+	else
+		*r = (*r & ~size_mask(size)) | (v & size_mask(size));
+}
+
+/* The offset (effective address before the segment base) of the memory operand. */
+static inline uint64_t tcg_offset(const struct tcg_cpu *cpu, const struct x86_insn *insn)
+{
+	uint64_t a = insn->disp;
+
+	if (insn->base == X86_REG_RIP)
+		a += cpu->next_rip;
+	else if (insn->base != X86_REG_NONE)
+		a += cpu->gpr[insn->base];
+	if (insn->index != X86_REG_NONE)
+		a += cpu->gpr[insn->index] * insn->scale;
+	return insn->addrsize < 8 ? a & size_mask(insn->addrsize) : a;
+}
+
+/* Add the base of segment @seg (only FS and GS have one in 64-bit mode). */
+static inline uint64_t seg_linear(const struct tcg_cpu *cpu, int seg, uint64_t a)
+{
+	if (seg == X86_SEG_FS)
+		a += cpu->fs_base;
+	else if (seg == X86_SEG_GS)
+		a += cpu->gs_base;
+	return cpu->mode == 64 ? a : (uint32_t)a;
+}
+
+/* The linear address of @insn's memory operand. */
+static inline uint64_t tcg_ea(const struct tcg_cpu *cpu, const struct x86_insn *insn)
+{
+	return seg_linear(cpu, insn->seg, tcg_offset(cpu, insn));
+}
+
+/* The address of the memory operand, or 0 when there is none. */
+static inline uint64_t mem_addr(const struct tcg_cpu *cpu, const struct x86_insn *insn)
+{
+	return insn->memop ? tcg_ea(cpu, insn) : 0;
+}
+
+/* Operand @i's value, zero-extended; @addr from mem_addr(). */
+static inline uint64_t opnd_get(struct tcg_cpu *cpu, const struct x86_insn *insn, int i,
+				uint64_t addr)
+{
+	const struct x86_operand *o = &insn->opnd[i];
+
+	if (o->kind == X86_OPND_REG)
+		return reg_get(cpu, o->reg, o->size);
+	if (o->kind == X86_OPND_MEM)
+		return tcg_load(cpu, addr, o->size);
+	return insn->imm & size_mask(o->size);
+}
+
+static inline void opnd_set(struct tcg_cpu *cpu, const struct x86_insn *insn, int i,
+			    uint64_t addr, uint64_t v)
+{
+	const struct x86_operand *o = &insn->opnd[i];
+
+	if (o->kind == X86_OPND_REG)
+		reg_set(cpu, o->reg, o->size, v);
+	else
+		tcg_store(cpu, addr, o->size, v);
+}
+
+/* Replace the arithmetic flags with @f. */
+static inline void set_flags(struct tcg_cpu *cpu, uint64_t f, uint64_t which)
+{
+	cpu->rflags = (cpu->rflags & ~which) | (f & which);
+}
+
+/* ZF, SF and PF of result @r. */
+static inline uint64_t flags_szp(uint64_t r, int size)
+{
+	uint64_t f = 0;
+
+	r &= size_mask(size);
+	if (!r)
+		f |= X86_ZF;
+	if (r & sign_bit(size))
+		f |= X86_SF;
+	if (!__builtin_parity((unsigned int)(r & 0xff)))
+		f |= X86_PF;
+	return f;
+}
+
+/* Whether condition @cc (0-15, as in jcc) holds. */
+bool tcg_cond(const struct tcg_cpu *cpu, int cc);
+
+/*
+ * ADD..CMP (enum order = x86 /r order) on @a and @b of @size bytes with carry
+ * in @cf; returns the result and sets *@flags to all six arithmetic flags.
+ */
+uint64_t alu_binop(int op, uint64_t a, uint64_t b, int cf, int size, uint64_t *flags);
+
+/* The stack pointer's width follows the mode (SS is taken as 32-bit outside 16-bit code). */
+static inline int stack_width(const struct tcg_cpu *cpu)
+{
+	return cpu->mode == 64 ? 8 : cpu->mode == 32 ? 4 : 2;
+}
+
+static inline void tcg_push(struct tcg_cpu *cpu, uint64_t v, int size)
+{
+	int sw = stack_width(cpu);
+	uint64_t sp = (cpu->gpr[4] - size) & size_mask(sw);
+
+	tcg_store(cpu, sp, size, v);
+	reg_set(cpu, 4, sw, sp);
+}
+
+static inline uint64_t tcg_pop(struct tcg_cpu *cpu, int size)
+{
+	int sw = stack_width(cpu);
+	uint64_t sp = cpu->gpr[4] & size_mask(sw), v = tcg_load(cpu, sp, size);
+
+	reg_set(cpu, 4, sw, sp + size);
+	return v;
+}
+
+/* Handlers by operation, defined in ops_*.c and collected in exec.c. */
+#define TCG_HANDLER(name) void name(struct tcg_cpu *cpu, const struct x86_insn *insn)
+TCG_HANDLER(op_alu);
+TCG_HANDLER(op_incdec);
+TCG_HANDLER(op_not);
+TCG_HANDLER(op_neg);
+TCG_HANDLER(op_test);
+TCG_HANDLER(op_shift);
+TCG_HANDLER(op_shld);
+TCG_HANDLER(op_mul);
+TCG_HANDLER(op_imul2);
+TCG_HANDLER(op_div);
+TCG_HANDLER(op_bt);
+TCG_HANDLER(op_bsf);
+TCG_HANDLER(op_bsr);
+TCG_HANDLER(op_popcnt);
+TCG_HANDLER(op_mov);
+TCG_HANDLER(op_movzx);
+TCG_HANDLER(op_movsx);
+TCG_HANDLER(op_lea);
+TCG_HANDLER(op_cmov);
+TCG_HANDLER(op_setcc);
+TCG_HANDLER(op_push);
+TCG_HANDLER(op_pop);
+TCG_HANDLER(op_pushf);
+TCG_HANDLER(op_popf);
+TCG_HANDLER(op_leave);
+TCG_HANDLER(op_xchg);
+TCG_HANDLER(op_xadd);
+TCG_HANDLER(op_cmpxchg);
+TCG_HANDLER(op_cmpxchg8b);
+TCG_HANDLER(op_cbw);
+TCG_HANDLER(op_cwd);
+TCG_HANDLER(op_bswap);
+TCG_HANDLER(op_movbe);
+TCG_HANDLER(op_string);
+TCG_HANDLER(op_jcc);
+TCG_HANDLER(op_jmp);
+TCG_HANDLER(op_jmp_ind);
+TCG_HANDLER(op_call);
+TCG_HANDLER(op_call_ind);
+TCG_HANDLER(op_ret);
+TCG_HANDLER(op_loop);
+TCG_HANDLER(op_jrcxz);
+TCG_HANDLER(op_nop);
+TCG_HANDLER(op_flagop);
+TCG_HANDLER(op_lahf);
+TCG_HANDLER(op_sahf);
+TCG_HANDLER(op_cpuid);
+TCG_HANDLER(op_rdtsc);
+TCG_HANDLER(op_syscall);
+TCG_HANDLER(op_ud);
+TCG_HANDLER(op_int3);
+TCG_HANDLER(op_hlt);
+
+#endif

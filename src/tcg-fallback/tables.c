@@ -1,0 +1,281 @@
+/*
+ * The x86 opcode tables: one-byte and 0F maps, ModRM.reg groups, and the
+ * F3/F2 mandatory-prefix variants. Every slot left zero decodes as #UD, so
+ * adding an instruction here is what makes the decoder accept it.
+ */
+#include "decode.h"
+#include "tables.h"
+
+#define ALL X86_FL_ARITH
+#define CF X86_CF
+#define OF X86_OF
+#define ZF X86_ZF
+#define DF X86_DF
+
+/* Operand specifications. */
+#define Eb { TK_E, TS_B }
+#define Ew { TK_E, TS_W }
+#define Ed { TK_E, TS_D }
+#define Ev { TK_E, TS_V }
+#define Gb { TK_G, TS_B }
+#define Gv { TK_G, TS_V }
+#define Mv { TK_M, TS_V }
+#define Mq { TK_M, TS_DQ }
+#define Ib { TK_I, TS_B }
+#define Iw { TK_I, TS_W }
+#define Iz { TK_I, TS_Z }
+#define Ibs { TK_I, TS_BS }
+#define Iv { TK_I, TS_V }
+#define Jb { TK_J, TS_BS }
+#define Jz { TK_J, TS_Z }
+#define AL { TK_A, TS_B }
+#define rAX { TK_A, TS_V }
+#define CL { TK_C, TS_B }
+#define Zb { TK_Z, TS_B }
+#define Zv { TK_Z, TS_V }
+#define ONE { TK_ONE, TS_B }
+#define Ob { TK_O, TS_B }
+#define Ov { TK_O, TS_V }
+
+/* An instruction: operation, attributes, flags read/written/undefined, operands. */
+#define I(o, a, r, w, u, ...) \
+	{ .op = X86_OP_##o, .attr = (a), .fread = (r), .fwrite = (w), .fundef = (u), \
+	  .opnd = { __VA_ARGS__ } }
+/* The same on byte operands. */
+#define IB(o, a, r, w, u, ...) \
+	{ .op = X86_OP_##o, .attr = (a), .fread = (r), .fwrite = (w), .fundef = (u), \
+	  .byteop = 1, .opnd = { __VA_ARGS__ } }
+/* A ModRM.reg group whose members take these operands unless they give their own. */
+#define GRP(g, a, ...) { .group = (g), .attr = (a) | X86_A_MODRM, .opnd = { __VA_ARGS__ } }
+#define GRPB(g, a, ...) \
+	{ .group = (g), .attr = (a) | X86_A_MODRM, .byteop = 1, .opnd = { __VA_ARGS__ } }
+#define PFX(t) { .pfxtab = (t) }
+
+#define M X86_A_MODRM
+#define L (X86_A_MODRM | X86_A_LOCK)
+#define BR X86_A_BRANCH
+#define STR X86_A_STRING
+
+/* The eight ALU operations share one layout in the one-byte map. */
+#define ALU_ROW(op, r, u, lk) \
+	IB(op, lk, r, ALL, u, Eb, Gb), I(op, lk, r, ALL, u, Ev, Gv), \
+	IB(op, M, r, ALL, u, Gb, Eb), I(op, M, r, ALL, u, Gv, Ev), \
+	IB(op, 0, r, ALL, u, AL, Ib), I(op, 0, r, ALL, u, rAX, Iz)
+
+/* OF is defined only for a count of 1, AF never, after shifts. */
+#define SHIFT_UNDEF (X86_AF | OF)
+
+#define X8(...) __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, \
+	__VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__
+#define X16(...) X8(__VA_ARGS__), X8(__VA_ARGS__)
+
+const struct x86_opdesc x86_map1[256] = {
+	[0x00] = ALU_ROW(ADD, 0, 0, L),
+	[0x08] = ALU_ROW(OR, 0, X86_AF, L),
+	[0x10] = ALU_ROW(ADC, CF, 0, L),
+	[0x18] = ALU_ROW(SBB, CF, 0, L),
+	[0x20] = ALU_ROW(AND, 0, X86_AF, L),
+	[0x28] = ALU_ROW(SUB, 0, 0, L),
+	[0x30] = ALU_ROW(XOR, 0, X86_AF, L),
+	[0x38] = ALU_ROW(CMP, 0, 0, M),
+	[0x40] = X8(I(INC, X86_A_NO64, 0, ALL & ~CF, 0, Zv)),
+	[0x48] = X8(I(DEC, X86_A_NO64, 0, ALL & ~CF, 0, Zv)),
+	[0x50] = X8(I(PUSH, X86_A_D64, 0, 0, 0, Zv)),
+	[0x58] = X8(I(POP, X86_A_D64, 0, 0, 0, Zv)),
+	[0x63] = I(MOVSX, M | X86_A_ONLY64, 0, 0, 0, Gv, Ed),
+	[0x68] = I(PUSH, X86_A_D64, 0, 0, 0, Iz),
+	[0x69] = I(IMUL2, M, 0, ALL, ALL & ~(CF | OF), Gv, Ev, Iz),
+	[0x6a] = I(PUSH, X86_A_D64, 0, 0, 0, Ibs),
+	[0x6b] = I(IMUL2, M, 0, ALL, ALL & ~(CF | OF), Gv, Ev, Ibs),
+	[0x70] = X16(I(JCC, BR | X86_A_F64, 0, 0, 0, Jb)),
+	[0x80] = GRPB(G1, 0, Eb, Ib),
+	[0x81] = GRP(G1, 0, Ev, Iz),
+	[0x82] = GRPB(G1, X86_A_NO64, Eb, Ib),
+	[0x83] = GRP(G1, 0, Ev, Ibs),
+	[0x84] = IB(TEST, M, 0, ALL, X86_AF, Eb, Gb),
+	[0x85] = I(TEST, M, 0, ALL, X86_AF, Ev, Gv),
+	[0x86] = IB(XCHG, L, 0, 0, 0, Eb, Gb),
+	[0x87] = I(XCHG, L, 0, 0, 0, Ev, Gv),
+	[0x88] = IB(MOV, M, 0, 0, 0, Eb, Gb),
+	[0x89] = I(MOV, M, 0, 0, 0, Ev, Gv),
+	[0x8a] = IB(MOV, M, 0, 0, 0, Gb, Eb),
+	[0x8b] = I(MOV, M, 0, 0, 0, Gv, Ev),
+	[0x8d] = I(LEA, M, 0, 0, 0, Gv, Mv),
+	[0x8f] = GRP(G1A, X86_A_D64, Ev),
+	[0x90] = X8(I(XCHG, 0, 0, 0, 0, Zv, rAX)),
+	[0x98] = I(CBW, 0, 0, 0, 0),
+	[0x99] = I(CWD, 0, 0, 0, 0),
+	[0x9c] = I(PUSHF, X86_A_D64, ALL | DF, 0, 0),
+	[0x9d] = I(POPF, X86_A_D64 | X86_A_SYSTEM, 0, ALL | DF, 0),
+	[0x9e] = I(SAHF, 0, 0, ALL & ~OF, 0),
+	[0x9f] = I(LAHF, 0, ALL & ~OF, 0, 0),
+	[0xa0] = IB(MOV, 0, 0, 0, 0, AL, Ob),
+	[0xa1] = I(MOV, 0, 0, 0, 0, rAX, Ov),
+	[0xa2] = IB(MOV, 0, 0, 0, 0, Ob, AL),
+	[0xa3] = I(MOV, 0, 0, 0, 0, Ov, rAX),
+	[0xa4] = IB(MOVS, STR, DF, 0, 0),
+	[0xa5] = I(MOVS, STR, DF, 0, 0),
+	[0xa6] = IB(CMPS, STR, DF, ALL, 0),
+	[0xa7] = I(CMPS, STR, DF, ALL, 0),
+	[0xa8] = IB(TEST, 0, 0, ALL, X86_AF, AL, Ib),
+	[0xa9] = I(TEST, 0, 0, ALL, X86_AF, rAX, Iz),
+	[0xaa] = IB(STOS, STR, DF, 0, 0),
+	[0xab] = I(STOS, STR, DF, 0, 0),
+	[0xac] = IB(LODS, STR, DF, 0, 0),
+	[0xad] = I(LODS, STR, DF, 0, 0),
+	[0xae] = IB(SCAS, STR, DF, ALL, 0),
+	[0xaf] = I(SCAS, STR, DF, ALL, 0),
+	[0xb0] = X8(IB(MOV, 0, 0, 0, 0, Zb, Ib)),
+	[0xb8] = X8(I(MOV, 0, 0, 0, 0, Zv, Iv)),
+	[0xc0] = GRPB(G2, 0, Eb, Ib),
+	[0xc1] = GRP(G2, 0, Ev, Ib),
+	[0xc2] = I(RET, BR | X86_A_F64, 0, 0, 0, Iw),
+	[0xc3] = I(RET, BR | X86_A_F64, 0, 0, 0),
+	[0xc6] = GRPB(G11, 0, Eb, Ib),
+	[0xc7] = GRP(G11, 0, Ev, Iz),
+	[0xc9] = I(LEAVE, X86_A_D64, 0, 0, 0),
+	[0xcc] = I(INT3, BR | X86_A_NOTEST, 0, 0, 0),
+	[0xd0] = GRPB(G2, 0, Eb, ONE),
+	[0xd1] = GRP(G2, 0, Ev, ONE),
+	[0xd2] = GRPB(G2, 0, Eb, CL),
+	[0xd3] = GRP(G2, 0, Ev, CL),
+	[0xe0] = I(LOOP, BR | X86_A_F64, ZF, 0, 0, Jb),
+	[0xe1] = I(LOOP, BR | X86_A_F64, ZF, 0, 0, Jb),
+	[0xe2] = I(LOOP, BR | X86_A_F64, 0, 0, 0, Jb),
+	[0xe3] = I(JRCXZ, BR | X86_A_F64, 0, 0, 0, Jb),
+	[0xe8] = I(CALL, BR | X86_A_F64, 0, 0, 0, Jz),
+	[0xe9] = I(JMP, BR | X86_A_F64, 0, 0, 0, Jz),
+	[0xeb] = I(JMP, BR | X86_A_F64, 0, 0, 0, Jb),
+	[0xf4] = I(HLT, BR | X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
+	[0xf5] = I(CMC, 0, CF, CF, 0),
+	[0xf6] = GRPB(G3B, 0, Eb),
+	[0xf7] = GRP(G3V, 0, Ev),
+	[0xf8] = I(CLC, 0, 0, CF, 0),
+	[0xf9] = I(STC, 0, 0, CF, 0),
+	[0xfc] = I(CLD, 0, 0, DF, 0),
+	[0xfd] = I(STD, 0, 0, DF, 0),
+	[0xfe] = GRPB(G4, 0, Eb),
+	[0xff] = GRP(G5, 0, Ev),
+};
+
+const struct x86_opdesc x86_map2[256] = {
+	[0x05] = I(SYSCALL, BR | X86_A_ONLY64 | X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
+	[0x0b] = I(UD2, BR | X86_A_NOTEST, 0, 0, 0),
+	[0x0d] = I(NOP, M, 0, 0, 0, Mv),
+	[0x18] = X8(I(NOP, M, 0, 0, 0, Ev)),
+	[0x31] = I(RDTSC, X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
+	[0x40] = X16(I(CMOV, M, 0, 0, 0, Gv, Ev)),
+	[0x80] = X16(I(JCC, BR | X86_A_F64, 0, 0, 0, Jz)),
+	[0x90] = X16(IB(SETCC, M, 0, 0, 0, Eb)),
+	[0xa2] = I(CPUID, X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
+	[0xa3] = I(BT, M, 0, CF, ALL & ~(CF | ZF), Ev, Gv),
+	[0xa4] = I(SHLD, M, 0, ALL, SHIFT_UNDEF, Ev, Gv, Ib),
+	[0xa5] = I(SHLD, M, 0, ALL, SHIFT_UNDEF, Ev, Gv, CL),
+	[0xab] = I(BTS, L, 0, CF, ALL & ~(CF | ZF), Ev, Gv),
+	[0xac] = I(SHRD, M, 0, ALL, SHIFT_UNDEF, Ev, Gv, Ib),
+	[0xad] = I(SHRD, M, 0, ALL, SHIFT_UNDEF, Ev, Gv, CL),
+	[0xaf] = I(IMUL2, M, 0, ALL, ALL & ~(CF | OF), Gv, Ev),
+	[0xb0] = IB(CMPXCHG, L, 0, ALL, 0, Eb, Gb),
+	[0xb1] = I(CMPXCHG, L, 0, ALL, 0, Ev, Gv),
+	[0xb3] = I(BTR, L, 0, CF, ALL & ~(CF | ZF), Ev, Gv),
+	[0xb6] = I(MOVZX, M, 0, 0, 0, Gv, Eb),
+	[0xb7] = I(MOVZX, M, 0, 0, 0, Gv, Ew),
+	[0xb8] = PFX(PT_POPCNT),
+	[0xba] = GRP(G8, 0, Ev, Ib),
+	[0xbb] = I(BTC, L, 0, CF, ALL & ~(CF | ZF), Ev, Gv),
+	[0xbc] = PFX(PT_BSF),
+	[0xbd] = PFX(PT_BSR),
+	[0xbe] = I(MOVSX, M, 0, 0, 0, Gv, Eb),
+	[0xbf] = I(MOVSX, M, 0, 0, 0, Gv, Ew),
+	[0xc0] = IB(XADD, L, 0, ALL, 0, Eb, Gb),
+	[0xc1] = I(XADD, L, 0, ALL, 0, Ev, Gv),
+	[0xc7] = GRP(G9, 0),
+	[0xc8] = X8(I(BSWAP, 0, 0, 0, 0, Zv)),
+};
+
+const struct x86_opdesc x86_map3[256] = {
+	[0xf0] = PFX(PT_MOVBE_LD),
+	[0xf1] = PFX(PT_MOVBE_ST),
+};
+
+#define BITSCAN_UNDEF (ALL & ~ZF)
+
+/* Index 0: no F3/F2; 1: F3; 2: F2. */
+const struct x86_opdesc x86_pfx_tables[PT_COUNT][3] = {
+	[PT_POPCNT] = {
+		[1] = I(POPCNT, M, 0, ALL, 0, Gv, Ev),
+	},
+	/* Without BMI1/LZCNT advertised, tzcnt and lzcnt execute as bsf and bsr. */
+	[PT_BSF] = {
+		I(BSF, M, 0, ALL, BITSCAN_UNDEF, Gv, Ev),
+		I(TZCNT, M | X86_A_NOTEST, 0, ALL, BITSCAN_UNDEF, Gv, Ev),
+	},
+	[PT_BSR] = {
+		I(BSR, M, 0, ALL, BITSCAN_UNDEF, Gv, Ev),
+		I(LZCNT, M | X86_A_NOTEST, 0, ALL, BITSCAN_UNDEF, Gv, Ev),
+	},
+	[PT_MOVBE_LD] = { I(MOVBE, M, 0, 0, 0, Gv, Mv) },
+	[PT_MOVBE_ST] = { I(MOVBE, M, 0, 0, 0, Mv, Gv) },
+};
+
+#define ROT(o, r) I(o, 0, r, CF | OF, OF)
+#define MULF (ALL & ~(CF | OF))
+
+/* Group members: operands come from the opcode entry unless given here. */
+const struct x86_opdesc x86_groups[GRP_COUNT][8] = {
+	[G1] = {
+		I(ADD, X86_A_LOCK, 0, ALL, 0), I(OR, X86_A_LOCK, 0, ALL, X86_AF),
+		I(ADC, X86_A_LOCK, CF, ALL, 0), I(SBB, X86_A_LOCK, CF, ALL, 0),
+		I(AND, X86_A_LOCK, 0, ALL, X86_AF), I(SUB, X86_A_LOCK, 0, ALL, 0),
+		I(XOR, X86_A_LOCK, 0, ALL, X86_AF), I(CMP, 0, 0, ALL, 0),
+	},
+	[G1A] = { I(POP, 0, 0, 0, 0) },
+	[G2] = {
+		ROT(ROL, 0), ROT(ROR, 0), ROT(RCL, CF), ROT(RCR, CF),
+		I(SHL, 0, 0, ALL, SHIFT_UNDEF), I(SHR, 0, 0, ALL, SHIFT_UNDEF),
+		I(SAL, X86_A_NOTEST, 0, ALL, SHIFT_UNDEF), I(SAR, 0, 0, ALL, SHIFT_UNDEF),
+	},
+	[G3B] = {
+		IB(TEST, 0, 0, ALL, X86_AF, Eb, Ib), IB(TEST, X86_A_NOTEST, 0, ALL, X86_AF, Eb, Ib),
+		I(NOT, X86_A_LOCK, 0, 0, 0), I(NEG, X86_A_LOCK, 0, ALL, 0),
+		I(MUL, 0, 0, ALL, MULF), I(IMUL1, 0, 0, ALL, MULF),
+		I(DIV, 0, 0, ALL, ALL), I(IDIV, 0, 0, ALL, ALL),
+	},
+	[G3V] = {
+		I(TEST, 0, 0, ALL, X86_AF, Ev, Iz), I(TEST, X86_A_NOTEST, 0, ALL, X86_AF, Ev, Iz),
+		I(NOT, X86_A_LOCK, 0, 0, 0), I(NEG, X86_A_LOCK, 0, ALL, 0),
+		I(MUL, 0, 0, ALL, MULF), I(IMUL1, 0, 0, ALL, MULF),
+		I(DIV, 0, 0, ALL, ALL), I(IDIV, 0, 0, ALL, ALL),
+	},
+	[G4] = { I(INC, X86_A_LOCK, 0, ALL & ~CF, 0), I(DEC, X86_A_LOCK, 0, ALL & ~CF, 0) },
+	[G5] = {
+		I(INC, X86_A_LOCK, 0, ALL & ~CF, 0), I(DEC, X86_A_LOCK, 0, ALL & ~CF, 0),
+		I(CALL_IND, BR | X86_A_F64, 0, 0, 0), {0},
+		I(JMP_IND, BR | X86_A_F64, 0, 0, 0), {0},
+		I(PUSH, X86_A_D64, 0, 0, 0),
+	},
+	[G8] = {
+		[4] = I(BT, 0, 0, CF, ALL & ~(CF | ZF)),
+		[5] = I(BTS, X86_A_LOCK, 0, CF, ALL & ~(CF | ZF)),
+		[6] = I(BTR, X86_A_LOCK, 0, CF, ALL & ~(CF | ZF)),
+		[7] = I(BTC, X86_A_LOCK, 0, CF, ALL & ~(CF | ZF)),
+	},
+	[G9] = { [1] = I(CMPXCHG8B, X86_A_LOCK, 0, ZF, 0, Mq) },
+	[G11] = { I(MOV, 0, 0, 0, 0) },
+};
+
+const char *const x86_op_names[X86_OP_COUNT] = {
+#define N(o) [X86_OP_##o] = #o
+	N(UD), N(ADD), N(OR), N(ADC), N(SBB), N(AND), N(SUB), N(XOR), N(CMP),
+	N(ROL), N(ROR), N(RCL), N(RCR), N(SHL), N(SHR), N(SAL), N(SAR),
+	N(TEST), N(NOT), N(NEG), N(MUL), N(IMUL1), N(DIV), N(IDIV), N(IMUL2),
+	N(INC), N(DEC), N(SHLD), N(SHRD), N(MOV), N(MOVZX), N(MOVSX), N(LEA),
+	N(BT), N(BTS), N(BTR), N(BTC), N(BSF), N(BSR), N(TZCNT), N(LZCNT),
+	N(POPCNT), N(CMOV), N(SETCC), N(JCC), N(JMP), N(JMP_IND), N(CALL),
+	N(CALL_IND), N(RET), N(LOOP), N(JRCXZ), N(PUSH), N(POP), N(PUSHF),
+	N(POPF), N(LEAVE), N(XCHG), N(XADD), N(CMPXCHG), N(CMPXCHG8B), N(CBW),
+	N(CWD), N(BSWAP), N(MOVBE), N(MOVS), N(STOS), N(LODS), N(CMPS), N(SCAS),
+	N(NOP), N(PAUSE), N(CPUID), N(RDTSC), N(SYSCALL), N(CLC), N(STC), N(CMC),
+	N(CLD), N(STD), N(LAHF), N(SAHF), N(UD2), N(INT3), N(HLT),
+#undef N
+};

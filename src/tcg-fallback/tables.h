@@ -1,0 +1,19 @@
+/*
+ * The decoder's opcode tables (tables.c), shared with decode.c only: maps,
+ * ModRM.reg groups and mandatory-prefix variants.
+ */
+#ifndef SPRY_TCG_TABLES_H
+#define SPRY_TCG_TABLES_H
+
+#include "decode.h"
+
+enum x86_group { G_NONE, G1, G1A, G2, G3B, G3V, G4, G5, G8, G9, G11, GRP_COUNT };
+enum x86_pfxtab { PT_NONE, PT_POPCNT, PT_BSF, PT_BSR, PT_MOVBE_LD, PT_MOVBE_ST, PT_COUNT };
+
+extern const struct x86_opdesc x86_map1[256];	/* one-byte opcodes */
+extern const struct x86_opdesc x86_map2[256];	/* 0F xx */
+extern const struct x86_opdesc x86_map3[256];	/* 0F 38 xx */
+extern const struct x86_opdesc x86_groups[GRP_COUNT][8];
+extern const struct x86_opdesc x86_pfx_tables[PT_COUNT][3];
+
+#endif
