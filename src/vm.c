@@ -56,24 +56,28 @@ static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg)
 	char err[256];
 	int i, ret = -1;
 
-	if (map_file(cfg->kernel, "image", &kernel, err, sizeof(err)))
+	if (map_file(cfg->kernel, "kernel", &kernel, err, sizeof(err)))
 		goto out_err;
 	for (i = 0; i < cfg->ninitrds; i++) {
-		if (map_file(cfg->initrds[i], "initrd", &initrd[i], err, sizeof(err)))
+		if (map_file(cfg->initrds[i], "initrd", &initrd[i], err, sizeof(err))) {
+			spry_err("%s", err);
 			goto out_unmap;
+		}
 		blobs[i] = (struct boot_blob){ cfg->initrds[i], initrd[i].data, initrd[i].size };
 	}
 	bc.kernel = (struct boot_blob){ cfg->kernel, kernel.data, kernel.size };
 	bc.initrds = blobs;
 	bc.ninitrds = cfg->ninitrds;
 	ret = boot_load(&vm->mem, &bc, &protocol, &vm->boot, err, sizeof(err));
+	if (ret)
+		spry_err("kernel '%s': %s", cfg->kernel, err);
 out_unmap:
 	while (i-- > 0)
 		unmap_file(&initrd[i]);
 	unmap_file(&kernel);
+	return ret;
 out_err:
-	if (ret)
-		spry_err("kernel '%s': %s", cfg->kernel, err);
+	spry_err("%s", err);
 	return ret;
 }
 
