@@ -31,6 +31,15 @@ static inline void tu_mem(struct guest_memory *gm, uint64_t size)
 	assert_int_equal(guest_memory_init(gm, size), 0);
 }
 
+/* A teardown's work: the fixture's guest RAM, its image (or NULL), the fixture. */
+static inline int tu_free(struct guest_memory *gm, void *img, void *fixture)
+{
+	guest_memory_destroy(gm);
+	free(img);
+	free(fixture);
+	return 0;
+}
+
 static inline void *tu_gpa(const struct guest_memory *gm, uint64_t gpa, uint64_t len)
 {
 	void *p = gpa_to_host(gm, gpa, len);
@@ -79,6 +88,19 @@ static inline int tu_load(struct guest_memory *gm, const struct boot_config *cfg
 			  enum boot_protocol *proto, struct boot_cpu_state *cpu, char *err)
 {
 	return boot_load(gm, cfg, proto, cpu, err, 256);
+}
+
+/* boot_load() that must succeed; the protocol it chose. */
+static inline enum boot_protocol tu_load_ok(struct guest_memory *gm,
+					    const struct boot_config *cfg,
+					    struct boot_cpu_state *cpu)
+{
+	enum boot_protocol proto;
+	char err[256];
+
+	if (tu_load(gm, cfg, &proto, cpu, err))
+		fail_msg("boot_load: %s", err);
+	return proto;
 }
 
 /* Expect boot_load() to fail with a message containing @what. */
@@ -273,6 +295,16 @@ static inline void tu_mb_header(uint8_t *buf, uint32_t flags)
 	uint32_t h[3] = { TU_MB_MAGIC, flags, -(TU_MB_MAGIC + flags) };
 
 	memcpy(buf, h, sizeof(h));
+}
+
+/*
+ * An a.out-kludge multiboot header at 0x40 of @raw: @flags, then the header,
+ * load, load end, bss end and entry addresses.
+ */
+static inline void tu_mb_kludge(uint8_t *raw, uint32_t flags, const uint32_t addrs[5])
+{
+	tu_mb_header(raw + 0x40, flags);
+	memcpy(raw + 0x4c, addrs, 5 * sizeof(addrs[0]));
 }
 
 #endif

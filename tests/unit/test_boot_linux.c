@@ -27,21 +27,13 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	guest_memory_destroy(&f->gm);
-	free(f->img);
-	free(f);
-	return 0;
+	return tu_free(&f->gm, f->img, f);
 }
 
 static void load_ok(struct guest_memory *gm, const struct boot_config *cfg,
 		    struct boot_cpu_state *cpu, struct boot_params *bp)
 {
-	enum boot_protocol proto;
-	char err[256];
-
-	if (tu_load(gm, cfg, &proto, cpu, err))
-		fail_msg("boot_load: %s", err);
-	assert_int_equal(proto, BOOT_LINUX64);
+	assert_int_equal(tu_load_ok(gm, cfg, cpu), BOOT_LINUX64);
 	memcpy(bp, tu_gpa(gm, cpu->rsi, sizeof(*bp)), sizeof(*bp));
 }
 
@@ -301,9 +293,7 @@ static void test_hostile_headers(void **state)
 	struct setup_header *h = tu_bz_hdr(f->img);
 	struct boot_config cfg = tu_config(f->img, f->len);
 	struct setup_header saved = *h;
-	enum boot_protocol proto;
 	struct boot_cpu_state cpu;
-	char err[256];
 
 	h->version = 0x205;
 	tu_expect_fail(&f->gm, &cfg, "too old");
@@ -339,7 +329,7 @@ static void test_hostile_headers(void **state)
 	cfg.initrds = &(struct boot_blob){ "x", f->img, 100 };
 	cfg.ninitrds = 1;
 	/* initrd_addr_max + 1 wraps a 32-bit sum; the initrd must still land in RAM. */
-	assert_int_equal(tu_load(&f->gm, &cfg, &proto, &cpu, err), 0);
+	tu_load_ok(&f->gm, &cfg, &cpu);
 	assert_true(tu_rd(&f->gm, ZERO_PAGE + 0x218, 4) < 64 * MIB);
 }
 

@@ -42,8 +42,7 @@ static int setup(void **state)
 	tu_mb_header(f->text, MB_FLAGS);
 	for (size_t i = 0; i < sizeof(f->raw); i++)
 		f->raw[i] = (uint8_t)(i * 5);
-	tu_mb_header(f->raw + 0x40, MB_FLAGS | KLUDGE);
-	memcpy(f->raw + 0x4c, addrs, sizeof(addrs));
+	tu_mb_kludge(f->raw, MB_FLAGS | KLUDGE, addrs);
 	*state = f;
 	return 0;
 }
@@ -52,9 +51,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	guest_memory_destroy(&f->gm);
-	free(f);
-	return 0;
+	return tu_free(&f->gm, NULL, f);
 }
 
 /* One segment at 1 MiB linked at a higher-half address, with 0x3000 bytes of bss. */
@@ -68,12 +65,7 @@ static uint8_t *build(struct fixture *f, bool is64, uint64_t entry, size_t *len)
 static void load_ok(struct guest_memory *gm, const struct boot_config *cfg,
 		    struct boot_cpu_state *cpu, struct mb_info *info)
 {
-	enum boot_protocol proto;
-	char err[256];
-
-	if (tu_load(gm, cfg, &proto, cpu, err))
-		fail_msg("boot_load: %s", err);
-	assert_int_equal(proto, BOOT_MULTIBOOT);
+	assert_int_equal(tu_load_ok(gm, cfg, cpu), BOOT_MULTIBOOT);
 	assert_int_equal(cpu->rax, 0x2badb002);
 	assert_int_equal(cpu->rbx, INFO);
 	assert_int_equal(cpu->mode, BOOT_CPU_PROT32);

@@ -67,21 +67,13 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	guest_memory_destroy(&f->gm);
-	free(f->img);
-	free(f);
-	return 0;
+	return tu_free(&f->gm, f->img, f);
 }
 
 static void load_ok(struct guest_memory *gm, const struct boot_config *cfg,
 		    struct boot_cpu_state *cpu, struct hvm_start_info *si)
 {
-	enum boot_protocol proto;
-	char err[256];
-
-	if (tu_load(gm, cfg, &proto, cpu, err))
-		fail_msg("boot_load: %s", err);
-	assert_int_equal(proto, BOOT_PVH);
+	assert_int_equal(tu_load_ok(gm, cfg, cpu), BOOT_PVH);
 	memcpy(si, tu_gpa(gm, cpu->rbx, sizeof(*si)), sizeof(*si));
 }
 

@@ -25,8 +25,7 @@ static int setup(void **state)
 	uint32_t addrs[5] = { 0x100040, 0x100000, 0x100200, 0, 0x100080 };
 
 	tu_mem(&f->gm, 64 * MIB);
-	tu_mb_header(f->raw + 0x40, 0x00010003);
-	memcpy(f->raw + 0x4c, addrs, sizeof(addrs));
+	tu_mb_kludge(f->raw, 0x00010003, addrs);
 	*state = f;
 	return 0;
 }
@@ -35,22 +34,17 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	guest_memory_destroy(&f->gm);
-	free(f);
-	return 0;
+	return tu_free(&f->gm, NULL, f);
 }
 
 static void boot(struct fixture *f, int ncpus, unsigned int nvirtio)
 {
 	struct boot_config cfg = tu_config(f->raw, sizeof(f->raw));
-	enum boot_protocol proto;
 	struct boot_cpu_state cpu;
-	char err[256];
 
 	cfg.ncpus = ncpus;
 	cfg.nvirtio_mmio = nvirtio;
-	if (tu_load(&f->gm, &cfg, &proto, &cpu, err))
-		fail_msg("boot_load: %s", err);
+	tu_load_ok(&f->gm, &cfg, &cpu);
 }
 
 /* Scan [start, end) on 16-byte boundaries for @sig, as guests search the BIOS area. */
@@ -398,12 +392,10 @@ static void test_tables_under_linux(void **state)
 	size_t len;
 	uint8_t *img = tu_bzimage(4096, &len);
 	struct boot_config cfg = tu_config(img, len);
-	enum boot_protocol proto;
 	struct boot_cpu_state cpu;
-	char err[256];
 
 	cfg.ncpus = 3;
-	assert_int_equal(tu_load(&f->gm, &cfg, &proto, &cpu, err), 0);
+	tu_load_ok(&f->gm, &cfg, &cpu);
 	assert_int_equal(tu_rd(&f->gm, cpu.rsi + 0x70, 8),
 			 scan(f, 0xe0000, 0x100000, "RSD PTR ", 8));
 	check_acpi(f, 3, 0);
@@ -637,13 +629,11 @@ static const char *guest_cmdline(struct fixture *f, const uint8_t *img, size_t l
 	struct boot_config cfg = tu_config(img, len);
 	enum boot_protocol proto;
 	struct boot_cpu_state cpu;
-	char err[256];
 	uint64_t gpa;
 
 	cfg.cmdline = cmdline;
 	cfg.nvirtio_mmio = nvirtio;
-	if (tu_load(&f->gm, &cfg, &proto, &cpu, err))
-		fail_msg("boot_load: %s", err);
+	proto = tu_load_ok(&f->gm, &cfg, &cpu);
 	assert_int_equal(proto, want);
 	check_acpi(f, 1, nvirtio);
 	switch (proto) {

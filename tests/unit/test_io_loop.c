@@ -131,6 +131,16 @@ static void watch_fires_on_every_wakeup(void **state)
 	close(efd);
 }
 
+/* A pipe whose read end is registered with @a->l, the loop started, a read submitted on it. */
+static void start_pipe_read(struct submit_args *a, int p[2])
+{
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	result_init(a->r, a->l, record);
+	a->index = io_loop_add_file(a->l, p[0]);
+	assert_int_equal(io_loop_start(a->l), 0);
+	io_loop_call(a->l, submit_read, a);
+}
+
 static void one_shot_read_completes(void **state)
 {
 	struct io_loop *l = io_loop_create();
@@ -138,11 +148,7 @@ static void one_shot_read_completes(void **state)
 	struct result r;
 	struct submit_args a = { .l = l, .r = &r };
 
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	result_init(&r, l, record);
-	a.index = io_loop_add_file(l, p[0]);
-	assert_int_equal(io_loop_start(l), 0);
-	io_loop_call(l, submit_read, &a);
+	start_pipe_read(&a, p);
 	assert_int_equal(write(p[1], "spry", 4), 4);
 	wait_count(&r, 1);
 	assert_int_equal(r.res, 4);
@@ -190,11 +196,7 @@ static void destroy_cancels_pending_reads(void **state)
 	struct result r;
 	struct submit_args a = { .l = l, .r = &r };
 
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	result_init(&r, l, record);
-	a.index = io_loop_add_file(l, p[0]);
-	assert_int_equal(io_loop_start(l), 0);
-	io_loop_call(l, submit_read, &a);
+	start_pipe_read(&a, p);
 	/* Nothing is ever written: destroy must not wait for it forever. */
 	io_loop_destroy(l);
 	assert_int_equal(r.count, 1);

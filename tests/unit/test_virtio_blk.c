@@ -23,12 +23,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "spry/virtio.h"
 #include "spry/virtio_devices.h"
-#include "spry/vm.h"
+#include "virtio_test_util.h"
 
-
-#define BASE		SPRY_VIRTIO_MMIO_BASE
+#define BASE		VT_BASE
 #define QSIZE		256
 #define MEM_SIZE	(16ULL << 20)
 #define DESC_GPA	0x10000ULL
@@ -55,17 +53,7 @@ static const struct opts readonly = { .readonly = true, .dir = "/tmp" };
 static const struct opts direct = { .cache = DISK_CACHE_NONE, .dir = "/tmp" };
 static const struct opts shm = { .dir = "/dev/shm" };
 
-static atomic_int irq_pulses;
 static struct rlimit initial_fsize;	/* restored after each test, even a failed one */
-
-static int record_irq(struct vm *vm, unsigned int gsi, int level)
-{
-	if (gsi == SPRY_VIRTIO_MMIO_GSI && level)
-		atomic_fetch_add(&irq_pulses, 1);
-	return 0;
-}
-
-static const struct accel_ops recording_accel = { .name = "test", .irq_line = record_irq };
 
 struct fixture {
 	struct opts opts;
@@ -117,13 +105,8 @@ static int setup(void **state)
 		return -1;
 	}
 	f->opts = *o;
-	atomic_store(&irq_pulses, 0);
 	assert_int_equal(make_image(f), 0);
-	f->vm.accel = &recording_accel;
-	f->vm.mmio.name = "mmio";
-	assert_int_equal(guest_memory_init(&f->vm.mem, MEM_SIZE), 0);
-	f->vm.io = io_loop_create();
-	assert_non_null(f->vm.io);
+	vt_vm_init(&f->vm, MEM_SIZE);
 	snprintf(cfg.path, sizeof(cfg.path), "%s", f->path);
 	cfg.readonly = o->readonly;
 	cfg.cache = o->cache;
@@ -140,9 +123,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	setrlimit(RLIMIT_FSIZE, &initial_fsize);
-	io_loop_destroy(f->vm.io);
-	bus_destroy(&f->vm.mmio);
-	guest_memory_destroy(&f->vm.mem);
+	vt_vm_destroy(&f->vm);
 	close(f->img);
 	unlink(f->path);
 	free(f);
@@ -151,60 +132,23 @@ static int teardown(void **state)
 
 /* ---- the driver ---- */
 
-static uint32_t rd(struct fixture *f, uint64_t off)
-{
-	uint32_t v;
-
-	bus_read(&f->vm.mmio, BASE + off, &v, 4);
-	return v;
-}
-
-static void wr(struct fixture *f, uint64_t off, uint32_t v)
-{
-	bus_write(&f->vm.mmio, BASE + off, &v, 4);
-}
-
-static void *gpa(struct fixture *f, uint64_t addr, uint64_t len)
-{
-	void *p = gpa_to_host(&f->vm.mem, addr, len);
-
-	assert_non_null(p);
-	return p;
-}
+static uint32_t rd(struct fixture *f, uint64_t off) { return vt_rd(&f->vm, off); }
+static void wr(struct fixture *f, uint64_t off, uint32_t v) { vt_wr(&f->vm, off, v); }
+static void *gpa(struct fixture *f, uint64_t a, uint64_t n) { return vt_gpa(&f->vm, a, n); }
 
 /* Reset, negotiate everything offered but @refuse, set up the queue, DRIVER_OK. */
 static void driver_init_refusing(struct fixture *f, uint64_t refuse)
 {
-	uint64_t want;
-
-	wr(f, REG_STATUS, 0);
+	vt_reset_and_ack(&f->vm);
 	memset(gpa(f, DESC_GPA, 0x30000), 0, 0x30000);	/* the rings */
 	f->next_desc = f->avail_idx = f->seen_used = 0;
-	wr(f, REG_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(f, 0x014, 0);
-	f->features = rd(f, 0x010);
-	wr(f, 0x014, 1);
-	f->features |= (uint64_t)rd(f, 0x010) << 32;
-	want = f->features & ~refuse;
-	wr(f, 0x024, 0);
-	wr(f, 0x020, (uint32_t)want);
-	wr(f, 0x024, 1);
-	wr(f, 0x020, (uint32_t)(want >> 32));
-	wr(f, REG_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	   VIRTIO_STATUS_FEATURES_OK);
+	f->features = vt_device_features(&f->vm);
+	vt_write_features(&f->vm, f->features & ~refuse);
 	assert_true(rd(f, REG_STATUS) & VIRTIO_STATUS_FEATURES_OK);
-	wr(f, 0x030, 0);
-	assert_int_equal(rd(f, 0x034), QSIZE);
-	wr(f, 0x038, QSIZE);
-	wr(f, 0x080, (uint32_t)DESC_GPA);
-	wr(f, 0x084, 0);
-	wr(f, 0x090, (uint32_t)AVAIL_GPA);
-	wr(f, 0x094, 0);
-	wr(f, 0x0a0, (uint32_t)USED_GPA);
-	wr(f, 0x0a4, 0);
-	wr(f, 0x044, 1);
-	assert_int_equal(rd(f, 0x044), 1);
-	wr(f, REG_STATUS, rd(f, REG_STATUS) | VIRTIO_STATUS_DRIVER_OK);
+	vt_setup_queue(&f->vm, 0, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA);
+	assert_int_equal(rd(f, VT_QUEUE_NUM_MAX), QSIZE);
+	assert_int_equal(rd(f, VT_QUEUE_READY), 1);
+	vt_driver_ok(&f->vm);
 	assert_true(rd(f, REG_STATUS) & VIRTIO_STATUS_DRIVER_OK);
 }
 
@@ -223,7 +167,6 @@ struct seg {
 static uint16_t add_chain(struct fixture *f, const struct seg *s, unsigned int n, bool indirect)
 {
 	struct virtq_desc *ring = gpa(f, DESC_GPA, QSIZE * sizeof(*ring));
-	uint16_t *avail = gpa(f, AVAIL_GPA, 6 + 2 * QSIZE);
 	uint16_t head = f->next_desc;
 
 	if (indirect) {
@@ -249,26 +192,15 @@ static uint16_t add_chain(struct fixture *f, const struct seg *s, unsigned int n
 		}
 		f->next_desc = (uint16_t)((head + n) % QSIZE);
 	}
-	avail[2 + f->avail_idx % QSIZE] = head;
-	f->avail_idx++;
-	__atomic_store_n(&avail[1], f->avail_idx, __ATOMIC_RELEASE);
+	vt_avail_put(&f->vm, AVAIL_GPA, QSIZE, f->avail_idx++, head);
 	return head;
 }
 
-static uint16_t used_idx(struct fixture *f)
-{
-	return __atomic_load_n((uint16_t *)gpa(f, USED_GPA + 2, 2), __ATOMIC_ACQUIRE);
-}
+static uint16_t used_idx(struct fixture *f) { return vt_used_idx(&f->vm, USED_GPA); }
 
 static struct virtq_used_elem *used_elem(struct fixture *f, uint16_t i)
 {
 	return gpa(f, USED_GPA + 4 + 8ULL * (i % QSIZE), 8);
-}
-
-static void sleep_ms(long ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 },
-		  NULL);
 }
 
 /* Wait (bounded) until the device has used @n more chains than seen so far. */
@@ -276,8 +208,7 @@ static void wait_used(struct fixture *f, unsigned int n)
 {
 	uint16_t want = (uint16_t)(f->seen_used + n);
 
-	for (int i = 0; i < 10000 && used_idx(f) != want; i++)
-		sleep_ms(1);
+	vt_eventually(used_idx(f) == want, 10000);
 	assert_int_equal(used_idx(f), want);
 }
 
@@ -443,7 +374,7 @@ static void read_sectors(void **state)
 	assert_int_equal(rw(f, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, data_gpa(0), 512),
 			 VIRTIO_BLK_S_OK);
 	assert_pattern(gpa(f, data_gpa(0), 512), IMG_SIZE - 512, 512);
-	assert_true(atomic_load(&irq_pulses) >= 1);
+	assert_true(atomic_load(&vt_irq_pulses) >= 1);
 }
 
 static void write_then_read_back(void **state)
@@ -736,9 +667,7 @@ static void missing_status_byte_needs_reset(void **state)
 	put_hdr(f, 0, VIRTIO_BLK_T_OUT, 0);
 	add_chain(f, s, 2, false);
 	wr(f, REG_NOTIFY, 0);
-	for (int i = 0; i < 5000 && !(rd(f, REG_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
-		sleep_ms(1);
-	assert_true(rd(f, REG_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(vt_eventually(vt_needs_reset(&f->vm), 5000));
 	assert_int_equal(used_idx(f), 0);
 	assert_pattern(file_bytes(f, 0, 512), 0, 512);
 	/* After a reset the device works again. */
@@ -777,7 +706,7 @@ static void reset_drops_requests_in_flight(void **state)
 		*(uint8_t *)gpa(f, status_gpa(k), 1) = 0xdd;
 	/* The status write returned only once nothing from before the reset ran. */
 	assert_false(f->dev->ops->busy(f->dev));
-	sleep_ms(10);
+	vt_sleep_ms(10);
 	for (unsigned int k = 0; k < N; k++)
 		assert_int_equal(status_of(f, k), 0xdd);
 	for (unsigned int i = 0; i < 4 + 8 * QSIZE + 2; i++)
@@ -878,7 +807,7 @@ static struct virtio_dev *create_on(struct vm *vm, struct io_loop *l, unsigned i
 static void second_writer_is_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct vm vm = { .accel = &recording_accel, .mmio = { .name = "mmio" } };
+	struct vm vm = { .accel = &vt_recording_accel, .mmio = { .name = "mmio" } };
 	struct io_loop *l = io_loop_create();
 
 	/* The fixture's device holds the image for writing. */
@@ -891,7 +820,7 @@ static void second_writer_is_refused(void **state)
 static void readers_share_an_image(void **state)
 {
 	struct fixture *f = *state;
-	struct vm vm = { .accel = &recording_accel, .mmio = { .name = "mmio" } };
+	struct vm vm = { .accel = &vt_recording_accel, .mmio = { .name = "mmio" } };
 	struct io_loop *l = io_loop_create();
 
 	assert_int_equal(guest_memory_init(&vm.mem, 1 << 20), 0);
@@ -905,7 +834,7 @@ static void readers_share_an_image(void **state)
 
 static void bad_images_are_refused(void **state)
 {
-	struct vm vm = { .accel = &recording_accel, .mmio = { .name = "mmio" } };
+	struct vm vm = { .accel = &vt_recording_accel, .mmio = { .name = "mmio" } };
 	struct io_loop *l = io_loop_create();
 	char path[] = "/tmp/spry-blk-odd-XXXXXX";
 	int fd = mkstemp(path);

@@ -27,22 +27,14 @@
 #include <cmocka.h>
 
 #include "spry/virtio_devices.h"
-#include "spry/vm.h"
+#include "virtio_test_util.h"
 
-#define BASE		SPRY_VIRTIO_MMIO_BASE
 #define QSIZE		32
 #define RXQ		0
 #define TXQ		1
 #define QUEUE_GPA(q)	(0x10000ULL + (q) * 0x4000ULL)	/* desc, then avail +0x1000, used +0x2000 */
 #define DATA_GPA(q, s)	(0x100000ULL + (q) * 0x200000ULL + (s) * BUF_STRIDE)
 #define BUF_STRIDE	0x10000ULL	/* 64 KiB per slot */
-
-static int record_irq(struct vm *vm, unsigned int gsi, int level)
-{
-	return 0;
-}
-
-static const struct accel_ops recording_accel = { .name = "test", .irq_line = record_irq };
 
 struct fixture {
 	struct vm vm;
@@ -53,48 +45,9 @@ struct fixture {
 	char pty[64];
 };
 
-static void wr(struct fixture *f, uint64_t off, uint32_t v)
-{
-	bus_write(&f->vm.mmio, BASE + off, &v, 4);
-}
-
-static uint32_t rd(struct fixture *f, uint64_t off)
-{
-	uint32_t v;
-
-	bus_read(&f->vm.mmio, BASE + off, &v, 4);
-	return v;
-}
-
-static void *gpa(struct fixture *f, uint64_t addr, uint64_t len)
-{
-	void *p = gpa_to_host(&f->vm.mem, addr, len);
-
-	assert_non_null(p);
-	return p;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 }, NULL);
-}
-
-static void base_fixture(struct fixture *f)
-{
-	f->vm.accel = &recording_accel;
-	f->vm.mmio.name = "mmio";
-	assert_int_equal(guest_memory_init(&f->vm.mem, 16 << 20), 0);
-	f->vm.io = io_loop_create();
-	assert_non_null(f->vm.io);
-}
+static uint32_t rd(struct fixture *f, uint64_t off) { return vt_rd(&f->vm, off); }
+static void wr(struct fixture *f, uint64_t off, uint32_t v) { vt_wr(&f->vm, off, v); }
+static void *gpa(struct fixture *f, uint64_t a, uint64_t n) { return vt_gpa(&f->vm, a, n); }
 
 static struct fixture *socket_fixture(void)
 {
@@ -105,7 +58,7 @@ static struct fixture *socket_fixture(void)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/console.sock", f->dir);
 	cfg.socket_path = f->path;
-	base_fixture(f);
+	vt_vm_init(&f->vm, 16 << 20);
 	f->dev = virtio_console_create(&f->vm, f->vm.io, 0, &cfg);
 	assert_non_null(f->dev);
 	return f;
@@ -135,7 +88,7 @@ static int setup_pty(void **state)
 	int p[2], saved;
 	char msg[256] = { 0 }, *at;
 
-	base_fixture(f);
+	vt_vm_init(&f->vm, 16 << 20);
 	assert_int_equal(pipe(p), 0);
 	fflush(stderr);
 	saved = dup(STDERR_FILENO);
@@ -163,9 +116,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	wr(f, 0x070, 0);	/* reset: the device lets go of what it waits on */
-	io_loop_destroy(f->vm.io);
-	bus_destroy(&f->vm.mmio);
-	guest_memory_destroy(&f->vm.mem);
+	vt_vm_destroy(&f->vm);
 	if (f->dir[0]) {
 		/* The device removed its socket. */
 		assert_int_equal(access(f->path, F_OK), -1);
@@ -179,39 +130,31 @@ static int teardown(void **state)
 
 static void setup_queue(struct fixture *f, unsigned int q)
 {
-	wr(f, 0x030, q);
-	assert_int_equal(rd(f, 0x034), 256);
-	wr(f, 0x038, QSIZE);
-	wr(f, 0x080, (uint32_t)QUEUE_GPA(q));
-	wr(f, 0x084, 0);
-	wr(f, 0x090, (uint32_t)QUEUE_GPA(q) + 0x1000);
-	wr(f, 0x094, 0);
-	wr(f, 0x0a0, (uint32_t)QUEUE_GPA(q) + 0x2000);
-	wr(f, 0x0a4, 0);
-	wr(f, 0x044, 1);
-	assert_int_equal(rd(f, 0x044), 1);
+	vt_setup_queue(&f->vm, q, QSIZE, QUEUE_GPA(q), QUEUE_GPA(q) + 0x1000,
+		       QUEUE_GPA(q) + 0x2000);
+	assert_int_equal(rd(f, VT_QUEUE_NUM_MAX), 256);
+	assert_int_equal(rd(f, VT_QUEUE_READY), 1);
 }
 
+/* Reset, VERSION_1 (and EVENT_IDX if asked), rx and tx queues, DRIVER_OK. */
 static void driver_ok(struct fixture *f, bool event_idx)
 {
+	uint64_t features = 1ULL << VIRTIO_F_VERSION_1;
+
+	vt_reset_and_ack(&f->vm);
 	memset(gpa(f, QUEUE_GPA(0), 0x8000), 0, 0x8000);
 	memset(f->avail, 0, sizeof(f->avail));
 	memset(f->seen, 0, sizeof(f->seen));
-	wr(f, 0x070, 0);
-	assert_int_equal(rd(f, 0x008), VIRTIO_ID_CONSOLE);
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(f, 0x014, 0);
-	assert_int_equal(rd(f, 0x010) & 0xffffff, 0);	/* no SIZE, MULTIPORT, EMERG_WRITE */
-	wr(f, 0x024, 0);
-	wr(f, 0x020, event_idx ? 1u << VIRTIO_F_EVENT_IDX : 0);
-	wr(f, 0x024, 1);
-	wr(f, 0x020, 1);	/* VERSION_1 */
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	   VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(rd(f, VT_DEVICE_ID), VIRTIO_ID_CONSOLE);
+	/* no SIZE, MULTIPORT, EMERG_WRITE */
+	assert_int_equal(vt_device_features(&f->vm) & 0xffffff, 0);
+	if (event_idx)
+		features |= 1ULL << VIRTIO_F_EVENT_IDX;
+	vt_write_features(&f->vm, features);
 	assert_true(rd(f, 0x070) & VIRTIO_STATUS_FEATURES_OK);
 	setup_queue(f, RXQ);
 	setup_queue(f, TXQ);
-	wr(f, 0x070, rd(f, 0x070) | VIRTIO_STATUS_DRIVER_OK);
+	vt_driver_ok(&f->vm);
 }
 
 /* Post a one-descriptor buffer on queue @q (data @data if readable) and notify. */
@@ -219,7 +162,6 @@ static uint16_t post(struct fixture *f, unsigned int q, const void *data, uint32
 		     uint16_t flags)
 {
 	struct virtq_desc *desc = gpa(f, QUEUE_GPA(q), QSIZE * sizeof(*desc));
-	uint16_t *avail = gpa(f, QUEUE_GPA(q) + 0x1000, 6 + 2 * QSIZE);
 	uint16_t slot = f->avail[q] % QSIZE;
 	uint8_t *buf = gpa(f, DATA_GPA(q, slot), len);
 
@@ -228,27 +170,21 @@ static uint16_t post(struct fixture *f, unsigned int q, const void *data, uint32
 	else if (data != buf)
 		memcpy(buf, data, len);
 	desc[slot] = (struct virtq_desc){ DATA_GPA(q, slot), len, flags, 0 };
-	avail[2 + slot] = slot;
-	f->avail[q]++;
-	__atomic_store_n(&avail[1], f->avail[q], __ATOMIC_RELEASE);
+	vt_avail_put(&f->vm, QUEUE_GPA(q) + 0x1000, QSIZE, f->avail[q]++, slot);
 	wr(f, 0x050, q);
 	return slot;
 }
 
 static uint16_t used_idx(struct fixture *f, unsigned int q)
 {
-	return __atomic_load_n((uint16_t *)gpa(f, QUEUE_GPA(q) + 0x2002, 2), __ATOMIC_ACQUIRE);
+	return vt_used_idx(&f->vm, QUEUE_GPA(q) + 0x2000);
 }
 
 static bool wait_used(struct fixture *f, unsigned int q, uint16_t n, long timeout_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
-
-	while ((uint16_t)(used_idx(f, q) - n) > 0x8000) {
-		if (now_ms() > end)
-			return false;
-		sleep_ms(1);
-	}
+	/* Until the device has used at least @n (used_idx wraps). */
+	if (!vt_eventually((uint16_t)(used_idx(f, q) - n) <= 0x8000, timeout_ms))
+		return false;
 	return used_idx(f, q) == n;
 }
 
@@ -272,25 +208,20 @@ static size_t take_rx(struct fixture *f, uint8_t *out, size_t room)
 
 static size_t rx_until(struct fixture *f, uint8_t *out, size_t want, long timeout_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	uint64_t end = vt_now_ms() + (uint64_t)timeout_ms;
 	size_t n = 0;
 
-	while (n < want && now_ms() < end) {
+	while (n < want && vt_now_ms() < end) {
 		n += take_rx(f, out + n, want - n);
 		if (n < want)
-			sleep_ms(1);
+			vt_sleep_ms(1);
 	}
 	return n;
 }
 
 static bool needs_reset(struct fixture *f)
 {
-	for (int i = 0; i < 2000; i++) {
-		if (rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET)
-			return true;
-		sleep_ms(1);
-	}
-	return false;
+	return vt_eventually(vt_needs_reset(&f->vm), 2000);
 }
 
 static int connect_client(struct fixture *f)
@@ -306,10 +237,10 @@ static int connect_client(struct fixture *f)
 
 static size_t read_exact(int fd, uint8_t *buf, size_t len, long timeout_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	uint64_t end = vt_now_ms() + (uint64_t)timeout_ms;
 	size_t n = 0;
 
-	while (n < len && now_ms() < end) {
+	while (n < len && vt_now_ms() < end) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
@@ -347,7 +278,7 @@ static void socket_round_trip(void **state)
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	/* Config: cols, rows 0; max_nr_ports 1 (not offered, but harmless). */
-	bus_read(&f->vm.mmio, BASE + 0x104, &v, 4);
+	bus_read(&f->vm.mmio, VT_BASE + 0x104, &v, 4);
 	assert_int_equal(v, 1);
 	driver_ok(f, false);
 	c = connect_client(f);
@@ -376,7 +307,7 @@ static void slow_guest_loses_no_input(void **state)
 	post(f, RXQ, NULL, 4, VIRTQ_DESC_F_WRITE);
 	assert_int_equal(write(c, msg, sizeof(msg)), (ssize_t)sizeof(msg));
 	assert_true(wait_used(f, RXQ, 1, 5000));
-	sleep_ms(50);
+	vt_sleep_ms(50);
 	/* One 4-byte buffer: 4 bytes taken, the rest waits in the socket. */
 	assert_int_equal(used_idx(f, RXQ), 1);
 	assert_int_equal(take_rx(f, got, sizeof(got)), 4);
@@ -407,15 +338,15 @@ static void stalled_reader_stalls_only_tx(void **state)
 	c = connect_client(f);
 	post(f, RXQ, NULL, 16, VIRTQ_DESC_F_WRITE);
 	send_until_delivered(f, c, "x");
-	t0 = now_ms();
+	t0 = vt_now_ms();
 	for (int i = 0; i < CHAINS; i++) {
 		uint8_t *buf = gpa(f, DATA_GPA(TXQ, i), LEN);
 
 		memset(buf, 'a' + i, LEN);
 		post(f, TXQ, buf, LEN, 0);
 	}
-	assert_true(now_ms() - t0 < 2000);
-	sleep_ms(100);
+	assert_true(vt_now_ms() - t0 < 2000);
+	vt_sleep_ms(100);
 	assert_true(used_idx(f, TXQ) < CHAINS);
 	/* Input still flows while output is stuck. */
 	post(f, RXQ, NULL, 16, VIRTQ_DESC_F_WRITE);
@@ -450,7 +381,7 @@ static void clients_come_and_go(void **state)
 	send_until_delivered(f, c, "still");
 	/* The client leaves; output is dropped again; a new client is taken. */
 	close(c);
-	sleep_ms(50);
+	vt_sleep_ms(50);
 	post(f, TXQ, "gone", 4, 0);
 	assert_true(wait_used(f, TXQ, 2, 5000));
 	c = connect_client(f);
@@ -473,11 +404,11 @@ static void reset_keeps_pending_input_out_of_guest_memory(void **state)
 	post(f, RXQ, NULL, 16, VIRTQ_DESC_F_WRITE);
 	send_until_delivered(f, c, "a");
 	post(f, RXQ, NULL, 16, VIRTQ_DESC_F_WRITE);	/* slot 1: a read waits on it */
-	sleep_ms(20);
+	vt_sleep_ms(20);
 	wr(f, 0x070, 0);
 	memcpy(old, gpa(f, DATA_GPA(RXQ, 1), 16), 16);
 	assert_int_equal(write(c, "late", 4), 4);
-	sleep_ms(50);
+	vt_sleep_ms(50);
 	assert_memory_equal(gpa(f, DATA_GPA(RXQ, 1), 16), old, 16);
 	assert_int_equal(used_idx(f, RXQ), 1);
 	/* The next driver gets the input, and the same client stays connected. */
@@ -594,7 +525,7 @@ static void stdio_round_trip(void **state)
 	s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	assert_true(s >= 0);
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	base_fixture(f);
+	vt_vm_init(&f->vm, 16 << 20);
 	f->vm.stop_efd = eventfd(0, EFD_CLOEXEC);
 	pthread_mutex_init(&f->vm.stop_lock, NULL);
 	fflush(stdout);
@@ -618,7 +549,7 @@ static void stdio_round_trip(void **state)
 	assert_true(wait_used(f, TXQ, 1, 5000));
 	assert_int_equal(write(m, "\x01x", 2), 2);
 	for (int i = 0; i < 5000 && !vm_stopping(&f->vm); i++)
-		sleep_ms(1);
+		vt_sleep_ms(1);
 	assert_true(vm_stopping(&f->vm));
 	/* Stopped with the driver still running, as spry stops. */
 	io_loop_destroy(f->vm.io);

@@ -15,10 +15,9 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "spry/virtio.h"
-#include "spry/vm.h"
+#include "virtio_test_util.h"
 
-#define BASE		SPRY_VIRTIO_MMIO_BASE
+#define BASE		VT_BASE
 #define QSIZE		8
 #define DESC_GPA	0x10000ULL
 #define AVAIL_GPA	0x11000ULL
@@ -79,18 +78,7 @@ static const struct virtio_dev_ops echo_ops = {
 	.queue_notify = echo_notify, .reset = echo_reset,
 };
 
-/* ---- a VM with a recording irqchip ---- */
-
-static atomic_int irq_pulses;
-
-static int record_irq(struct vm *vm, unsigned int gsi, int level)
-{
-	if (gsi == SPRY_VIRTIO_MMIO_GSI && level)
-		atomic_fetch_add(&irq_pulses, 1);
-	return 0;
-}
-
-static const struct accel_ops recording_accel = { .name = "test", .irq_line = record_irq };
+/* ---- a VM with a recording irqchip (virtio_test_util.h) ---- */
 
 struct fixture {
 	struct vm vm;
@@ -102,11 +90,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	atomic_store(&irq_pulses, 0);
-	f->vm.accel = &recording_accel;
-	f->vm.mmio.name = "mmio";
-	assert_int_equal(guest_memory_init(&f->vm.mem, 4 << 20), 0);
-	f->vm.io = io_loop_create();
+	vt_vm_init(&f->vm, 4 << 20);
 	f->echo.config[0] = 0x5a;
 	f->dev = virtio_mmio_create(&f->vm, f->vm.io, 0, &echo_ops, &f->echo);
 	assert_non_null(f->dev);
@@ -119,96 +103,54 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	io_loop_destroy(f->vm.io);
-	bus_destroy(&f->vm.mmio);
-	guest_memory_destroy(&f->vm.mem);
+	vt_vm_destroy(&f->vm);
 	free(f);
 	return 0;
 }
 
-static uint32_t rd(struct fixture *f, uint64_t off)
-{
-	uint32_t v;
+static uint32_t rd(struct fixture *f, uint64_t off) { return vt_rd(&f->vm, off); }
+static void wr(struct fixture *f, uint64_t off, uint32_t v) { vt_wr(&f->vm, off, v); }
+static void *gpa(struct fixture *f, uint64_t a, uint64_t n) { return vt_gpa(&f->vm, a, n); }
 
-	bus_read(&f->vm.mmio, BASE + off, &v, 4);
-	return v;
-}
-
-static void wr(struct fixture *f, uint64_t off, uint32_t v)
-{
-	bus_write(&f->vm.mmio, BASE + off, &v, 4);
-}
-
+/* Reset, ACKNOWLEDGE | DRIVER, @features, FEATURES_OK. */
 static void negotiate(struct fixture *f, uint64_t features)
 {
-	wr(f, 0x070, 0);
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(f, 0x024, 0);
-	wr(f, 0x020, (uint32_t)features);
-	wr(f, 0x024, 1);
-	wr(f, 0x020, (uint32_t)(features >> 32));
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	   VIRTIO_STATUS_FEATURES_OK);
+	vt_negotiate(&f->vm, features);
 }
 
+/* Queue 0 with @size entries on the rings at DESC_GPA, AVAIL_GPA, USED_GPA; QueueReady. */
 static void setup_queue(struct fixture *f, uint32_t size)
 {
-	wr(f, 0x030, 0);
-	wr(f, 0x038, size);
-	wr(f, 0x080, (uint32_t)DESC_GPA);
-	wr(f, 0x084, 0);
-	wr(f, 0x090, (uint32_t)AVAIL_GPA);
-	wr(f, 0x094, 0);
-	wr(f, 0x0a0, (uint32_t)USED_GPA);
-	wr(f, 0x0a4, 0);
-	wr(f, 0x044, 1);
+	vt_setup_queue(&f->vm, 0, size, DESC_GPA, AVAIL_GPA, USED_GPA);
 }
 
 static void driver_ok(struct fixture *f)
 {
 	negotiate(f, 1ULL << VIRTIO_F_VERSION_1);
 	setup_queue(f, QSIZE);
-	wr(f, 0x070, rd(f, 0x070) | VIRTIO_STATUS_DRIVER_OK);
-}
-
-static void *gpa(struct fixture *f, uint64_t addr, uint64_t len)
-{
-	void *p = gpa_to_host(&f->vm.mem, addr, len);
-
-	assert_non_null(p);
-	return p;
+	vt_driver_ok(&f->vm);
 }
 
 /* Put a two-descriptor chain (8 readable bytes, 8 writable) at head @h, next @next. */
 static void add_chain(struct fixture *f, uint16_t h, uint16_t next, uint16_t avail_idx)
 {
 	struct virtq_desc *desc = gpa(f, DESC_GPA, QSIZE * sizeof(*desc));
-	uint16_t *avail = gpa(f, AVAIL_GPA, 4 + 2 * QSIZE);
 
 	desc[h] = (struct virtq_desc){ DATA_GPA, 8, VIRTQ_DESC_F_NEXT, next };
 	desc[(h + 1) % QSIZE] = (struct virtq_desc){ DATA_GPA + 64, 8, VIRTQ_DESC_F_WRITE, 0 };
-	avail[2 + avail_idx % QSIZE] = h;
-	__atomic_store_n(&avail[1], (uint16_t)(avail_idx + 1), __ATOMIC_RELEASE);
+	vt_avail_put(&f->vm, AVAIL_GPA, QSIZE, avail_idx, h);
 }
 
-static uint16_t used_idx(struct fixture *f)
-{
-	return __atomic_load_n((uint16_t *)gpa(f, USED_GPA + 2, 2), __ATOMIC_ACQUIRE);
-}
+static uint16_t used_idx(struct fixture *f) { return vt_used_idx(&f->vm, USED_GPA); }
 
 /* Wait (bounded) for the I/O thread to act. */
 static bool eventually(struct fixture *f, bool (*cond)(struct fixture *f))
 {
-	for (int i = 0; i < 2000; i++) {
-		if (cond(f))
-			return true;
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-	}
-	return false;
+	return vt_eventually(cond(f), 2000);
 }
 
 static bool one_used(struct fixture *f) { return used_idx(f) == 1; }
-static bool needs_reset(struct fixture *f) { return rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET; }
+static bool needs_reset(struct fixture *f) { return vt_needs_reset(&f->vm); }
 
 static void identity_registers(void **state)
 {
@@ -291,7 +233,7 @@ static void request_round_trip(void **state)
 	assert_memory_equal(gpa(f, DATA_GPA + 64, 8), "virtio!", 8);
 	assert_int_equal(((uint32_t *)gpa(f, USED_GPA + 4, 8))[1], 8);
 	assert_true(rd(f, 0x060) & VIRTIO_ISR_QUEUE);
-	assert_true(atomic_load(&irq_pulses) >= 1);
+	assert_true(atomic_load(&vt_irq_pulses) >= 1);
 	wr(f, 0x064, VIRTIO_ISR_QUEUE);
 	assert_int_equal(rd(f, 0x060), 0);
 }
@@ -308,7 +250,7 @@ static void queue_ready_zero_stops_the_queue(void **state)
 	/* A stopped queue takes no requests... */
 	add_chain(f, 0, 1, 0);
 	wr(f, 0x050, 0);
-	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+	vt_sleep_ms(20);
 	assert_int_equal(used_idx(f), 0);
 	assert_false(rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
 	/* ...and can be set up again. */
@@ -326,7 +268,7 @@ static void notify_for_missing_queue_is_ignored(void **state)
 	add_chain(f, 0, 1, 0);
 	wr(f, 0x050, 7);
 	wr(f, 0x050, 0xffffffff);
-	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+	vt_sleep_ms(20);
 	assert_int_equal(used_idx(f), 0);
 	assert_false(rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
 }
@@ -345,7 +287,7 @@ static void violation_needs_reset_until_reset(void **state)
 	/* A broken device ignores further notifications... */
 	add_chain(f, 2, 3, 1);
 	wr(f, 0x050, 0);
-	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+	vt_sleep_ms(20);
 	assert_int_equal(used_idx(f), 0);
 	/* ...until the driver resets it; then it works again. */
 	resets = atomic_load(&f->echo.resets);

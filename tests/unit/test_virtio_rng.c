@@ -16,22 +16,14 @@
 #include <cmocka.h>
 
 #include "spry/virtio_devices.h"
-#include "spry/vm.h"
+#include "virtio_test_util.h"
 
-#define BASE		SPRY_VIRTIO_MMIO_BASE
 #define QSIZE		32
 #define DESC_GPA	0x10000ULL
 #define AVAIL_GPA	0x11000ULL
 #define USED_GPA	0x12000ULL
 #define DATA_GPA	0x100000ULL	/* buffer i at DATA_GPA + i * BUF_STRIDE */
 #define BUF_STRIDE	0x4000ULL
-
-static int record_irq(struct vm *vm, unsigned int gsi, int level)
-{
-	return 0;
-}
-
-static const struct accel_ops recording_accel = { .name = "test", .irq_line = record_irq };
 
 struct fixture {
 	struct vm vm;
@@ -43,11 +35,7 @@ static void start_fixture(struct fixture *f, uint64_t rate)
 {
 	struct rng_config cfg = { .enabled = true, .rate = rate };
 
-	f->vm.accel = &recording_accel;
-	f->vm.mmio.name = "mmio";
-	assert_int_equal(guest_memory_init(&f->vm.mem, 4 << 20), 0);
-	f->vm.io = io_loop_create();
-	assert_non_null(f->vm.io);
+	vt_vm_init(&f->vm, 4 << 20);
 	f->dev = virtio_rng_create(&f->vm, f->vm.io, 0, &cfg);
 	assert_non_null(f->dev);
 	assert_int_equal(io_loop_start(f->vm.io), 0);
@@ -71,121 +59,60 @@ static int setup_limited(void **state)
 	return 0;
 }
 
-static void wr(struct fixture *f, uint64_t off, uint32_t v)
-{
-	bus_write(&f->vm.mmio, BASE + off, &v, 4);
-}
-
-static uint32_t rd(struct fixture *f, uint64_t off)
-{
-	uint32_t v;
-
-	bus_read(&f->vm.mmio, BASE + off, &v, 4);
-	return v;
-}
+static uint32_t rd(struct fixture *f, uint64_t off) { return vt_rd(&f->vm, off); }
+static void wr(struct fixture *f, uint64_t off, uint32_t v) { vt_wr(&f->vm, off, v); }
+static void *gpa(struct fixture *f, uint64_t a, uint64_t n) { return vt_gpa(&f->vm, a, n); }
 
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	wr(f, 0x070, 0);	/* reset: the device lets go of what it waits on */
-	io_loop_destroy(f->vm.io);
-	bus_destroy(&f->vm.mmio);
-	guest_memory_destroy(&f->vm.mem);
+	vt_vm_destroy(&f->vm);
 	free(f);
 	return 0;
 }
 
-static void *gpa(struct fixture *f, uint64_t addr, uint64_t len)
-{
-	void *p = gpa_to_host(&f->vm.mem, addr, len);
-
-	assert_non_null(p);
-	return p;
-}
-
+/* Reset, EVENT_IDX and VERSION_1, the one queue, DRIVER_OK. */
 static void driver_ok(struct fixture *f)
 {
+	vt_reset_and_ack(&f->vm);
 	memset(gpa(f, DESC_GPA, 0x3000), 0, 0x3000);
 	f->avail = 0;
-	wr(f, 0x070, 0);
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(f, 0x024, 0);
-	wr(f, 0x020, 1u << VIRTIO_F_EVENT_IDX);
-	wr(f, 0x024, 1);
-	wr(f, 0x020, 1);	/* VERSION_1 */
-	wr(f, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	   VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(rd(f, VT_DEVICE_ID), VIRTIO_ID_RNG);
+	vt_write_features(&f->vm, (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_VERSION_1));
 	assert_true(rd(f, 0x070) & VIRTIO_STATUS_FEATURES_OK);
-	wr(f, 0x030, 0);
-	assert_int_equal(rd(f, 0x008), VIRTIO_ID_RNG);
-	wr(f, 0x038, QSIZE);
-	wr(f, 0x080, (uint32_t)DESC_GPA);
-	wr(f, 0x084, 0);
-	wr(f, 0x090, (uint32_t)AVAIL_GPA);
-	wr(f, 0x094, 0);
-	wr(f, 0x0a0, (uint32_t)USED_GPA);
-	wr(f, 0x0a4, 0);
-	wr(f, 0x044, 1);
+	vt_setup_queue(&f->vm, 0, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA);
 	assert_int_equal(rd(f, 0x044), 1);
-	wr(f, 0x070, rd(f, 0x070) | VIRTIO_STATUS_DRIVER_OK);
+	vt_driver_ok(&f->vm);
 }
 
 /* Post a one-descriptor buffer of @len bytes (@flags) and notify; returns its slot. */
 static uint16_t post(struct fixture *f, uint32_t len, uint16_t flags)
 {
 	struct virtq_desc *desc = gpa(f, DESC_GPA, QSIZE * sizeof(*desc));
-	uint16_t *avail = gpa(f, AVAIL_GPA, 6 + 2 * QSIZE);
 	uint16_t slot = f->avail % QSIZE;
 
 	memset(gpa(f, DATA_GPA + slot * BUF_STRIDE, len ? len : 1), 0, len ? len : 1);
 	desc[slot] = (struct virtq_desc){ DATA_GPA + slot * BUF_STRIDE, len, flags, 0 };
-	avail[2 + slot] = slot;
-	f->avail++;
-	__atomic_store_n(&avail[1], f->avail, __ATOMIC_RELEASE);
+	vt_avail_put(&f->vm, AVAIL_GPA, QSIZE, f->avail++, slot);
 	wr(f, 0x050, 0);
 	return slot;
 }
 
-static uint16_t used_idx(struct fixture *f)
-{
-	return __atomic_load_n((uint16_t *)gpa(f, USED_GPA + 2, 2), __ATOMIC_ACQUIRE);
-}
+static uint16_t used_idx(struct fixture *f) { return vt_used_idx(&f->vm, USED_GPA); }
 
 static uint32_t used_len(struct fixture *f, uint16_t i)
 {
 	return ((uint32_t *)gpa(f, USED_GPA + 4, 8 * QSIZE))[2 * (i % QSIZE) + 1];
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 }, NULL);
-}
-
 static bool wait_used(struct fixture *f, uint16_t n, long timeout_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
-
-	while (used_idx(f) != n) {
-		if (now_ms() > end)
-			return false;
-		sleep_ms(1);
-	}
-	return true;
+	return vt_eventually(used_idx(f) == n, timeout_ms);
 }
 
-static bool needs_reset(struct fixture *f)
-{
-	return rd(f, 0x070) & VIRTIO_STATUS_NEEDS_RESET;
-}
+static bool needs_reset(struct fixture *f) { return vt_needs_reset(&f->vm); }
 
 /* ---- tests ---- */
 
@@ -215,14 +142,12 @@ static void chain_of_many_buffers(void **state)
 {
 	struct fixture *f = *state;
 	struct virtq_desc *desc = gpa(f, DESC_GPA, QSIZE * sizeof(*desc));
-	uint16_t *avail = gpa(f, AVAIL_GPA, 6 + 2 * QSIZE);
 
 	driver_ok(f);
 	for (uint16_t i = 0; i < 3; i++)
 		desc[i] = (struct virtq_desc){ DATA_GPA + i * BUF_STRIDE, 100, VIRTQ_DESC_F_WRITE |
 					       (i < 2 ? VIRTQ_DESC_F_NEXT : 0), (uint16_t)(i + 1) };
-	avail[2] = 0;
-	__atomic_store_n(&avail[1], 1, __ATOMIC_RELEASE);
+	vt_avail_put(&f->vm, AVAIL_GPA, QSIZE, 0, 0);
 	wr(f, 0x050, 0);
 	assert_true(wait_used(f, 1, 5000));
 	assert_int_equal(used_len(f, 0), 300);
@@ -234,14 +159,12 @@ static void readable_buffer_needs_reset(void **state)
 
 	driver_ok(f);
 	post(f, 64, 0);				/* device-readable: the spec forbids it */
-	for (int i = 0; i < 2000 && !needs_reset(f); i++)
-		sleep_ms(1);
-	assert_true(needs_reset(f));
+	assert_true(vt_eventually(needs_reset(f), 2000));
 	assert_true(rd(f, 0x060) & VIRTIO_ISR_CONFIG);
 	assert_int_equal(used_idx(f), 0);
 	/* Nothing more until a reset; then it works again. */
 	post(f, 64, VIRTQ_DESC_F_WRITE);
-	sleep_ms(20);
+	vt_sleep_ms(20);
 	assert_int_equal(used_idx(f), 0);
 	driver_ok(f);
 	assert_false(needs_reset(f));
@@ -262,22 +185,22 @@ static void rate_limit_holds(void **state)
 	uint16_t seen = 0;
 
 	driver_ok(f);
-	start = now_ms();
+	start = vt_now_ms();
 	for (int i = 0; i < 8; i++)
 		post(f, 1024, VIRTQ_DESC_F_WRITE);
 	while (seen < 8) {
 		uint16_t u = used_idx(f);
 
-		elapsed = now_ms() - start;
+		elapsed = vt_now_ms() - start;
 		for (; seen != u; seen++)
 			got += used_len(f, seen);
 		/* 1 ms of slack for the clock reads around the device's own. */
 		assert_true(got <= 4096 + 4096 * (elapsed + 1) / 1000);
 		assert_true(elapsed < 20000);
-		sleep_ms(5);
+		vt_sleep_ms(5);
 	}
 	assert_int_equal(got, 8192);
-	assert_true(now_ms() - start >= 900);
+	assert_true(vt_now_ms() - start >= 900);
 }
 
 static void partial_fill_reports_length(void **state)
@@ -301,7 +224,7 @@ static void reset_while_waiting_for_tokens(void **state)
 	assert_true(wait_used(f, 4, 5000));	/* the whole bucket */
 	post(f, 1024, VIRTQ_DESC_F_WRITE);	/* now the device waits on its timer */
 	wr(f, 0x070, 0);
-	sleep_ms(1200);
+	vt_sleep_ms(1200);
 	/* No write into guest memory after the reset. */
 	assert_int_equal(used_idx(f), 4);
 	assert_memory_equal(gpa(f, DATA_GPA + 4 * BUF_STRIDE, 1024), zero, 1024);
