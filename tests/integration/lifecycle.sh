@@ -2,11 +2,12 @@
 # How a running VM ends, checked from outside: a stopped stdout reader never
 # stalls the guest (output is dropped and counted), a slow one loses nothing,
 # and SIGTERM/SIGINT stop spry cleanly with status 8.
-# Usage: lifecycle.sh SPRY ACCEL CASE FLOOD_PAYLOAD IDLE_PAYLOAD
-#   CASE: stalled-reader | stalled-reader-tail | slow-reader | sigterm | sigint
+# Also: stdin reaches a slow guest through the UART whole and in order.
+# Usage: lifecycle.sh SPRY ACCEL CASE FLOOD_PAYLOAD IDLE_PAYLOAD ECHO_PAYLOAD
+#   CASE: stalled-reader | stalled-reader-tail | slow-reader | sigterm | sigint | serial-input
 set -u
 
-spry=$1 accel=$2 case=$3 flood=$4 idle=$5
+spry=$1 accel=$2 case=$3 flood=$4 idle=$5 echo_payload=$6
 dir=$(mktemp -d)
 pids=()
 cleanup() {
@@ -97,12 +98,32 @@ stop_on_signal() {
 	grep "stopping on signal" "$dir/stderr" || fail "no line saying why spry stopped"
 }
 
+# 40 lines, 2.5 KiB: far more than the UART's FIFO holds while the guest echoes slowly.
+serial_input() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		printf 'line %02d of the input the guest must echo back, all of it\n' "$i"
+	done >"$dir/input"
+	echo quit >>"$dir/input"
+	timeout 120 "$spry" run --kernel "$echo_payload" --accel "$accel" \
+		<"$dir/input" >"$dir/stdout" 2>"$dir/stderr"
+	rc=$?
+	skip_if_unusable "$rc"
+	[ "$rc" -eq 1 ] || fail "exit status $rc, expected 1"
+	# The echo is the input itself, between the ready line and the byte count.
+	sed -n '2,42p' "$dir/stdout" | cmp -s - "$dir/input" ||
+		fail "the echo differs from the input: $(diff <(sed -n '2,42p' "$dir/stdout") "$dir/input" | head -5)"
+	grep "serial-echo: $(wc -c <"$dir/input") bytes" "$dir/stdout" ||
+		fail "the guest did not count every byte"
+}
+
 case $case in
 stalled-reader) stalled_reader 256 ;;
 stalled-reader-tail) stalled_reader 64 ;;
 slow-reader) slow_reader ;;
 sigterm) stop_on_signal TERM ;;
 sigint) stop_on_signal INT ;;
+serial-input) serial_input ;;
 *) echo "unknown case $case"; exit 99 ;;
 esac
 exit 0
