@@ -20,8 +20,8 @@
 #include "spry/log.h"
 
 #define LOOP_ENTRIES	512
-#define LOOP_MAX_FILES	64
-#define LOOP_MAX_WATCHES 32
+#define LOOP_MAX_FILES	128	/* 8 devices x (4 notify eventfds + backends), with room */
+#define LOOP_MAX_WATCHES 64	/* the wake eventfd and up to 8 x 4 queue notifications */
 #define IOWQ_MAX_WORKERS 4	/* per kind (bounded, unbounded): a small VM needs no more */
 #define WATCH_TAG	1ULL	/* low bit of user_data: a multishot watch, not a one-shot op */
 
