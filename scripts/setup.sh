@@ -14,7 +14,7 @@ PACKAGES=(
 	# guest image (scripts/mkguest.sh)
 	apt busybox-static cpio lz4 xz-utils gzip python3 file
 	# benchmarks (scripts/bench/)
-	qemu-system-x86 time
+	qemu-system-x86 qemu-user time
 )
 
 # Prints the packages of PACKAGES that are not fully installed.

@@ -18,6 +18,7 @@
 const char spry_usage[] =
 	"usage: spry run --kernel PATH [options]\n"
 	"       spry probe\n"
+	"       spry user PROGRAM [ARGS...]\n"
 	"       spry --version | --help\n"
 	"\n"
 	"run options:\n"
@@ -33,7 +34,9 @@ const char spry_usage[] =
 	"                    a virtio-console (hvc0); stdio switches the serial console off\n"
 	"  --rng on|rate=BYTES  a virtio-rng, at most BYTES per second (e.g. rate=64K)\n"
 	"\n"
-	"probe: says whether KVM runs guest ring 0 natively on this host (exit 0) or not (exit 10)\n";
+	"probe: says whether KVM runs guest ring 0 natively on this host (exit 0) or not (exit 10)\n"
+	"user: runs a static x86-64 Linux program under TCG-lite, its system calls passed to\n"
+	"      the host (as qemu-x86_64); exits with the program's status\n";
 
 __attribute__((format(printf, 3, 4)))
 static enum cli_action fail(char *err, size_t errlen, const char *fmt, ...)
@@ -318,6 +321,13 @@ enum cli_action cli_parse(int argc, char *const argv[], struct vm_config *cfg,
 	if (!strcmp(argv[1], "probe"))
 		return argc == 2 ? CLI_PROBE :
 			fail(err, errlen, "probe: unexpected argument '%s'", argv[2]);
+	if (!strcmp(argv[1], "user")) {
+		if (argc < 3)
+			return fail(err, errlen, "user: PROGRAM is required");
+		cfg->user_argc = argc - 2;
+		cfg->user_argv = argv + 2;
+		return CLI_USER;
+	}
 	if (!strcmp(argv[1], "run"))
 		return parse_run(argc - 1, argv + 1, cfg, err, errlen);
 	return fail(err, errlen, "unknown command '%s' (see spry --help)", argv[1]);

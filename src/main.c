@@ -11,6 +11,7 @@
 #include "spry/exit.h"
 #include "spry/kvm.h"
 #include "spry/log.h"
+#include "spry/tcg_user.h"
 #include "spry/vm.h"
 
 static int probe(void)
@@ -86,6 +87,8 @@ int main(int argc, char *argv[])
 		return probe();
 	case CLI_RUN:
 		return run(&cfg, &start);
+	case CLI_USER:
+		return tcg_user_main(cfg.user_argc, cfg.user_argv);
 	default:
 		spry_err("%s", err);
 		return SPRY_EXIT_ERROR;

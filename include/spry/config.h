@@ -55,9 +55,11 @@ struct vm_config {
 	int ndisks;
 	struct console_config console;
 	struct rng_config rng;
+	int user_argc;			/* spry user: PROGRAM [ARGS...] */
+	char *const *user_argv;
 };
 
-enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION, CLI_PROBE, CLI_ERROR };
+enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION, CLI_PROBE, CLI_USER, CLI_ERROR };
 
 /* Fill @cfg from argv (which must outlive it); on CLI_ERROR @err holds one line naming the problem. */
 enum cli_action cli_parse(int argc, char *const argv[], struct vm_config *cfg,

@@ -31,9 +31,16 @@
  * imul; unchanged after div/idiv, bt* (all but CF) and bsf/bsr (all but ZF).
  * The differential tester (tests/tcg) masks exactly these.
  *
+ *   ops_sse.c            SSE/SSE2 (integer in C, scalar floating point on the
+ *                        host's SSE unit under the guest MXCSR), FXSAVE/FXRSTOR,
+ *                        and the x87 control instructions (no x87 arithmetic)
+ *   user*.c              the linux-user runner (`spry user`): ELF loader and
+ *                        initial stack, the guest region map, system calls
+ *                        passed to the host (see user.h)
+ *
  * Not yet (issue 4): the 4-level page walk and MMIO through the buses (a VM's
  * tlb_fill), atomic LOCK for SMP guests (one vCPU thread is exact today), x87
- * and SSE, the accel_ops glue and the linux-user runner.
+ * arithmetic, SSE3 and later, and the accel_ops glue.
  */
 #ifndef SPRY_TCG_CPU_H
 #define SPRY_TCG_CPU_H
@@ -87,12 +94,31 @@ struct tcg_tlb_entry {
 
 struct tcg_block_cache;
 
+union tcg_xmm {
+	uint8_t b[16];
+	uint16_t w[8];
+	uint32_t d[4];
+	uint64_t q[2];
+	float f[4];
+	double fd[2];
+};
+
+#define TCG_MXCSR_RESET 0x1f80
+#define TCG_MXCSR_MASK 0xffff	/* writable MXCSR bits (no DAZ-less parts here) */
+#define TCG_FCW_RESET 0x37f
+
 struct tcg_cpu {
 	uint64_t gpr[16];
 	uint64_t rip;
 	uint64_t rflags;
 	uint64_t fs_base, gs_base;
 	int mode;		/* code size: 16, 32 or 64 */
+
+	union tcg_xmm xmm[16];
+	uint32_t mxcsr;
+	uint16_t fcw, fsw;	/* x87 control and status words */
+	uint8_t ftw;		/* x87 tag word, abridged (bit set: register valid) */
+	uint8_t st[8][16];	/* x87 registers as FXSAVE stores them (no x87 arithmetic) */
 
 	uint64_t next_rip;	/* during an instruction: where it falls through to */
 	uint64_t icount;	/* instructions retired */
@@ -120,6 +146,12 @@ int tcg_run(struct tcg_cpu *cpu, uint64_t budget);
 
 /* Forget every mapping and decoded block (after the environment's map changes). */
 void tcg_flush(struct tcg_cpu *cpu);
+
+/* Forget every mapping but keep the decoded blocks. */
+void tcg_tlb_flush(struct tcg_cpu *cpu);
+
+/* Whether any host page in [@start, @end) holds decoded code. */
+bool tcg_code_in_range(struct tcg_cpu *cpu, uintptr_t start, uintptr_t end);
 
 /* Raise exception @vector from inside an instruction; does not return. */
 _Noreturn void tcg_raise(struct tcg_cpu *cpu, int vector, uint32_t error);

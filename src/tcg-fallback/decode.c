@@ -94,6 +94,24 @@ static const struct x86_opdesc *merge_group(const struct x86_opdesc *desc, int r
 	return merged;
 }
 
+/* The four mandatory-prefix variants of an opcode whose entry names @pfxtab. */
+static const struct x86_opdesc *variants(int pfxtab, uint8_t opcode)
+{
+	return pfxtab == PT_SSE ? x86_sse[opcode] : x86_pfx_tables[pfxtab];
+}
+
+/* F3 or F2 (the last one wins) select their variant; 66 only where one exists. */
+static int pfx_variant(const struct x86_opdesc *row, int pfx)
+{
+	if (pfx & X86_PFX_REP)
+		return 1;
+	if (pfx & X86_PFX_REPNE)
+		return 2;
+	if ((pfx & X86_PFX_OPSZ) && (row[3].op || row[3].group))
+		return 3;
+	return 0;
+}
+
 /* The table entry for the opcode, following escapes, groups and prefix variants. */
 static const struct x86_opdesc *lookup(struct dec *d, struct x86_insn *insn, uint8_t b,
 				       struct x86_opdesc *merged)
@@ -113,10 +131,14 @@ static const struct x86_opdesc *lookup(struct dec *d, struct x86_insn *insn, uin
 	insn->opcode = b;
 	desc = insn->map == 0 ? &x86_map1[b] : insn->map == 1 ? &x86_map2[b] : &x86_map3[b];
 	if (desc->pfxtab) {
-		int v = insn->pfx & X86_PFX_REP ? 1 : insn->pfx & X86_PFX_REPNE ? 2 : 0;
+		const struct x86_opdesc *row = variants(desc->pfxtab, b);
+		int v = pfx_variant(row, insn->pfx);
 
-		desc = &x86_pfx_tables[desc->pfxtab][v];
+		desc = &row[v];
+		insn->mpfx = v;
 		insn->pfx &= ~(X86_PFX_REP | X86_PFX_REPNE);	/* mandatory, not REP */
+		if (v == 3 || row == x86_sse[b])
+			insn->pfx &= ~X86_PFX_OPSZ;	/* 66 never sizes an SSE operand */
 	}
 	if (desc->group) {
 		insn->modrm = next_byte(d);
@@ -217,6 +239,8 @@ static int spec_size(const struct x86_insn *insn, int ts)
 	case TS_D: return 4;
 	case TS_Z: return insn->opsize == 2 ? 2 : 4;
 	case TS_DQ: return insn->opsize == 8 ? 16 : 8;
+	case TS_Q: return 8;
+	case TS_X: return 16;
 	default: return insn->opsize;
 	}
 }
@@ -243,6 +267,23 @@ static void decode_operand(struct dec *d, struct x86_insn *insn, int i, const st
 		if (insn->modrm >> 6 == 3) {
 			o->kind = X86_OPND_REG;
 			o->reg = reg_operand(insn, rm | ((insn->rex & 1) << 3), o->size);
+		} else {
+			o->kind = X86_OPND_MEM;
+			insn->memop = i + 1;
+		}
+		break;
+	case TK_R:
+		o->kind = insn->modrm >> 6 == 3 ? X86_OPND_REG : X86_OPND_MEM;
+		o->reg = rm | ((insn->rex & 1) << 3);
+		break;
+	case TK_V:
+		o->kind = X86_OPND_XMM;
+		o->reg = r | ((insn->rex & 4) << 1);
+		break;
+	case TK_W: case TK_U:
+		if (insn->modrm >> 6 == 3) {
+			o->kind = X86_OPND_XMM;
+			o->reg = rm | ((insn->rex & 1) << 3);
 		} else {
 			o->kind = X86_OPND_MEM;
 			insn->memop = i + 1;
@@ -334,6 +375,9 @@ int x86_decode(const uint8_t *buf, size_t avail, int mode, struct x86_insn *insn
 		return X86_DEC_UD;
 	if ((desc->attr & X86_A_NO64 && mode == 64) || (desc->attr & X86_A_ONLY64 && mode != 64))
 		return X86_DEC_UD;
+	if ((desc->attr & X86_A_NOPFX) &&
+	    (insn->pfx & (X86_PFX_OPSZ | X86_PFX_REP | X86_PFX_REPNE)))
+		return X86_DEC_UD;
 	insn->op = desc->op;
 	insn->attr = desc->attr;
 	insn->fread = desc->fread;
@@ -350,9 +394,13 @@ int x86_decode(const uint8_t *buf, size_t avail, int mode, struct x86_insn *insn
 	}
 	if (d.err)
 		return d.err;
-	for (int i = 0; i < insn->nopnd; i++)
-		if (desc->opnd[i].kind == TK_M && insn->opnd[i].kind != X86_OPND_MEM)
+	for (int i = 0; i < insn->nopnd; i++) {
+		int k = desc->opnd[i].kind;
+		bool mem = insn->opnd[i].kind == X86_OPND_MEM;
+
+		if ((k == TK_M && !mem) || ((k == TK_U || k == TK_R) && mem))
 			return X86_DEC_UD;
+	}
 	if ((insn->pfx & X86_PFX_LOCK) && !lock_ok(insn))
 		return X86_DEC_UD;
 	fixup(insn);
@@ -367,8 +415,12 @@ const struct x86_opdesc *x86_table_lookup(int map, int opcode, int reg, int pfx,
 
 	desc = map == 0 ? &x86_map1[opcode & 0xff] : map == 1 ? &x86_map2[opcode & 0xff] :
 	       &x86_map3[opcode & 0xff];
-	if (desc->pfxtab)
-		desc = &x86_pfx_tables[desc->pfxtab][pfx == 0xf3 ? 1 : pfx == 0xf2 ? 2 : 0];
+	if (desc->pfxtab) {
+		const struct x86_opdesc *row = variants(desc->pfxtab, opcode & 0xff);
+
+		desc = &row[pfx_variant(row, pfx == 0xf3 ? X86_PFX_REP : pfx == 0xf2 ?
+					X86_PFX_REPNE : pfx == 0x66 ? X86_PFX_OPSZ : 0)];
+	}
 	if (desc->group)
 		desc = merge_group(desc, reg & 7, merged);
 	return desc->op == X86_OP_UD ? NULL : desc;

@@ -46,11 +46,28 @@ enum x86_op {
 	X86_OP_NOP, X86_OP_PAUSE, X86_OP_CPUID, X86_OP_RDTSC, X86_OP_SYSCALL,
 	X86_OP_CLC, X86_OP_STC, X86_OP_CMC, X86_OP_CLD, X86_OP_STD,
 	X86_OP_LAHF, X86_OP_SAHF, X86_OP_UD2, X86_OP_INT3, X86_OP_HLT,
+	/* SSE/SSE2: moves */
+	X86_OP_MOVDQ, X86_OP_MOVD, X86_OP_MOVQ, X86_OP_MOVSS, X86_OP_MOVSD,
+	X86_OP_MOVLPS, X86_OP_MOVHPS, X86_OP_PMOVMSKB, X86_OP_MOVMSKPS, X86_OP_MOVMSKPD,
+	X86_OP_PEXTRW, X86_OP_PINSRW,
+	/* SSE/SSE2: packed integer and logic (element size from the opcode) */
+	X86_OP_PAND, X86_OP_PANDN, X86_OP_POR, X86_OP_PXOR,
+	X86_OP_PADD, X86_OP_PSUB, X86_OP_PADDUS, X86_OP_PSUBUS, X86_OP_PCMPEQ, X86_OP_PCMPGT,
+	X86_OP_PMINUB, X86_OP_PMAXUB, X86_OP_PMINSW, X86_OP_PMAXSW, X86_OP_PMULLW,
+	X86_OP_PMULUDQ, X86_OP_PAVG, X86_OP_PSADBW,
+	X86_OP_PSRL, X86_OP_PSRA, X86_OP_PSLL, X86_OP_PSRLDQ, X86_OP_PSLLDQ,
+	X86_OP_PSHUFD, X86_OP_PSHUFLW, X86_OP_PSHUFHW, X86_OP_PUNPCKL, X86_OP_PUNPCKH,
+	X86_OP_PACKUSWB, X86_OP_PACKSSWB, X86_OP_PACKSSDW, X86_OP_SHUFPS, X86_OP_SHUFPD,
+	/* SSE/SSE2: scalar floating point */
+	X86_OP_FPARITH, X86_OP_COMIS, X86_OP_CVTSI2F, X86_OP_CVTF2SI, X86_OP_CVTF2F,
+	/* state: MXCSR, FXSAVE, fences, the x87 control instructions */
+	X86_OP_LDMXCSR, X86_OP_STMXCSR, X86_OP_FXSAVE, X86_OP_FXRSTOR, X86_OP_FENCE,
+	X86_OP_FNINIT, X86_OP_FLDCW, X86_OP_FNSTCW, X86_OP_FNSTSW,
 	X86_OP_COUNT
 };
 
 /* Operand kinds in a decoded instruction. */
-enum x86_opnd_kind { X86_OPND_NONE, X86_OPND_REG, X86_OPND_MEM, X86_OPND_IMM };
+enum x86_opnd_kind { X86_OPND_NONE, X86_OPND_REG, X86_OPND_MEM, X86_OPND_IMM, X86_OPND_XMM };
 
 /* Register numbers: 0-15 are rAX..r15; 16-19 are AH, CH, DH, BH. */
 #define X86_REG_AH 16
@@ -77,12 +94,14 @@ enum x86_seg { X86_SEG_ES, X86_SEG_CS, X86_SEG_SS, X86_SEG_DS, X86_SEG_FS, X86_S
 #define X86_A_STRING 0x0080	/* REP/REPE/REPNE apply */
 #define X86_A_NOTEST 0x0100	/* excluded from the differential tester */
 #define X86_A_SYSTEM 0x0200	/* leaves the interpreter's pure semantics (env) */
+#define X86_A_UNALIGNED 0x0400	/* a 16-byte memory operand need not be aligned */
+#define X86_A_NOPFX 0x0800	/* #UD with a 66, F2 or F3 prefix */
 
 /* A decoded operand. */
 struct x86_operand {
 	uint8_t kind;		/* enum x86_opnd_kind */
-	uint8_t size;		/* bytes: 1, 2, 4, 8 (16 for cmpxchg16b) */
-	uint8_t reg;		/* X86_OPND_REG: register number */
+	uint8_t size;		/* bytes: 1, 2, 4, 8, 16 (cmpxchg16b, XMM) */
+	uint8_t reg;		/* X86_OPND_REG or _XMM: register number */
 };
 
 struct x86_insn {
@@ -96,6 +115,7 @@ struct x86_insn {
 	uint8_t rex;		/* REX byte, 0 when absent */
 	uint8_t map;		/* 0: one byte, 1: 0F, 2: 0F38, 3: 0F3A */
 	uint8_t opcode;		/* the last opcode byte */
+	uint8_t mpfx;		/* mandatory prefix of SSE forms: 0 none, 1 F3, 2 F2, 3 66 */
 	uint8_t modrm;
 	uint8_t cond;		/* condition for jcc/setcc/cmovcc (low nibble of the opcode) */
 	uint8_t nopnd;
@@ -126,11 +146,13 @@ int x86_decode(const uint8_t *buf, size_t avail, int mode, struct x86_insn *insn
 /* Operand-kind codes of the opcode tables (exposed for the encoding generator). */
 enum x86_tk {
 	TK_NONE, TK_E, TK_G, TK_M, TK_I, TK_J, TK_A, TK_C, TK_Z, TK_ONE, TK_O,
+	TK_R,			/* general register from ModRM.rm, no memory form */
+	TK_V, TK_W, TK_U,	/* XMM from ModRM.reg; XMM or memory; XMM only (rm) */
 };
 
 /* Operand-size codes of the opcode tables. */
 enum x86_ts {
-	TS_NONE, TS_B, TS_W, TS_D, TS_V, TS_Z, TS_BS, TS_DQ,
+	TS_NONE, TS_B, TS_W, TS_D, TS_V, TS_Z, TS_BS, TS_DQ, TS_Q, TS_X,
 };
 
 struct x86_tspec {
@@ -142,7 +164,7 @@ struct x86_tspec {
 struct x86_opdesc {
 	uint8_t op;		/* enum x86_op, or X86_OP_UD */
 	uint8_t group;		/* nonzero: ModRM.reg selects from group table @group */
-	uint8_t pfxtab;		/* nonzero: F3/F2 select from prefix table @pfxtab */
+	uint8_t pfxtab;		/* nonzero: F3/F2/66 select from prefix table @pfxtab */
 	uint8_t byteop;		/* operation size is one byte */
 	uint16_t attr;
 	uint16_t fread, fwrite, fundef;
@@ -151,7 +173,8 @@ struct x86_opdesc {
 
 /*
  * The tables, for the random encoding generators of the tests: @map 0-2,
- * @opcode; @reg selects in a group (ignored otherwise); @pfx: 0, 0xf3, 0xf2.
+ * @opcode; @reg selects in a group (ignored otherwise); @pfx: 0, 0xf3, 0xf2,
+ * 0x66 (a mandatory prefix: tables without a 66 form fall back to none).
  * A group member is merged with its opcode entry into @merged. NULL when that
  * slot holds nothing.
  */

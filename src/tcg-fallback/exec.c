@@ -56,6 +56,30 @@ static const tcg_handler handlers[X86_OP_COUNT] = {
 	[X86_OP_CLD] = op_flagop, [X86_OP_STD] = op_flagop,
 	[X86_OP_LAHF] = op_lahf, [X86_OP_SAHF] = op_sahf,
 	[X86_OP_UD2] = op_ud, [X86_OP_INT3] = op_int3, [X86_OP_HLT] = op_hlt,
+	[X86_OP_MOVDQ] = op_movdq, [X86_OP_MOVD] = op_movd, [X86_OP_MOVQ] = op_movq,
+	[X86_OP_MOVSS] = op_movscalar, [X86_OP_MOVSD] = op_movscalar,
+	[X86_OP_MOVLPS] = op_movhalf, [X86_OP_MOVHPS] = op_movhalf,
+	[X86_OP_PMOVMSKB] = op_movmsk, [X86_OP_MOVMSKPS] = op_movmsk,
+	[X86_OP_MOVMSKPD] = op_movmsk, [X86_OP_PEXTRW] = op_pextrw, [X86_OP_PINSRW] = op_pinsrw,
+	[X86_OP_PAND] = op_plogic, [X86_OP_PANDN] = op_plogic, [X86_OP_POR] = op_plogic,
+	[X86_OP_PXOR] = op_plogic,
+	[X86_OP_PADD] = op_plane, [X86_OP_PSUB] = op_plane, [X86_OP_PADDUS] = op_plane,
+	[X86_OP_PSUBUS] = op_plane, [X86_OP_PCMPEQ] = op_plane, [X86_OP_PCMPGT] = op_plane,
+	[X86_OP_PMINUB] = op_plane, [X86_OP_PMAXUB] = op_plane, [X86_OP_PMINSW] = op_plane,
+	[X86_OP_PMAXSW] = op_plane, [X86_OP_PMULLW] = op_plane, [X86_OP_PAVG] = op_plane,
+	[X86_OP_PMULUDQ] = op_pmuludq, [X86_OP_PSADBW] = op_psadbw,
+	[X86_OP_PSRL] = op_pshift, [X86_OP_PSRA] = op_pshift, [X86_OP_PSLL] = op_pshift,
+	[X86_OP_PSRLDQ] = op_pshiftdq, [X86_OP_PSLLDQ] = op_pshiftdq,
+	[X86_OP_PSHUFD] = op_shuffle, [X86_OP_PSHUFLW] = op_shuffle,
+	[X86_OP_PSHUFHW] = op_shuffle, [X86_OP_SHUFPS] = op_shuffle, [X86_OP_SHUFPD] = op_shuffle,
+	[X86_OP_PUNPCKL] = op_punpck, [X86_OP_PUNPCKH] = op_punpck,
+	[X86_OP_PACKUSWB] = op_pack, [X86_OP_PACKSSWB] = op_pack, [X86_OP_PACKSSDW] = op_pack,
+	[X86_OP_FPARITH] = op_fparith, [X86_OP_COMIS] = op_comis, [X86_OP_CVTSI2F] = op_cvtsi2f,
+	[X86_OP_CVTF2SI] = op_cvtf2si, [X86_OP_CVTF2F] = op_cvtf2f,
+	[X86_OP_LDMXCSR] = op_ldmxcsr, [X86_OP_STMXCSR] = op_stmxcsr,
+	[X86_OP_FXSAVE] = op_fxsave, [X86_OP_FXRSTOR] = op_fxrstor, [X86_OP_FENCE] = op_nop,
+	[X86_OP_FNINIT] = op_fninit, [X86_OP_FLDCW] = op_fldcw, [X86_OP_FNSTCW] = op_fnstcw,
+	[X86_OP_FNSTSW] = op_fnstsw,
 };
 
 static unsigned int block_hash(uint64_t pc)
@@ -276,13 +300,30 @@ int tcg_run(struct tcg_cpu *cpu, uint64_t budget)
 	return cpu->stop ? TCG_EXIT_STOP : TCG_EXIT_BUDGET;
 }
 
-void tcg_flush(struct tcg_cpu *cpu)
+bool tcg_code_in_range(struct tcg_cpu *cpu, uintptr_t start, uintptr_t end)
+{
+	const struct tcg_block_cache *bc = cpu->blocks;
+
+	if (!bc->npages || start >= end)
+		return false;
+	for (size_t i = 0; i < bc->cap; i++)
+		if (bc->pages[i] && bc->pages[i] + TCG_PAGE_SIZE > start && bc->pages[i] < end)
+			return true;
+	return false;
+}
+
+void tcg_tlb_flush(struct tcg_cpu *cpu)
 {
 	for (int i = 0; i < TCG_TLB_SIZE; i++) {
 		struct tcg_tlb_entry *e = &cpu->tlb[i];
 
 		e->tag[0] = e->tag[1] = e->tag[2] = 1;
 	}
+}
+
+void tcg_flush(struct tcg_cpu *cpu)
+{
+	tcg_tlb_flush(cpu);
 	tcg_blocks_flush(cpu);
 }
 
@@ -293,6 +334,8 @@ int tcg_cpu_init(struct tcg_cpu *cpu, const struct tcg_env_ops *env, void *opaqu
 	cpu->opaque = opaque;
 	cpu->mode = 64;
 	cpu->rflags = 0x202;	/* bit 1 always reads 1; IF is set in user mode */
+	cpu->mxcsr = TCG_MXCSR_RESET;
+	cpu->fcw = TCG_FCW_RESET;
 	cpu->blocks = calloc(1, sizeof(*cpu->blocks));
 	if (!cpu->blocks)
 		return -ENOMEM;

@@ -36,6 +36,18 @@
 #define ONE { TK_ONE, TS_B }
 #define Ob { TK_O, TS_B }
 #define Ov { TK_O, TS_V }
+#define Gd { TK_G, TS_D }
+#define Mw { TK_M, TS_W }
+#define Md { TK_M, TS_D }
+#define Mx { TK_M, TS_X }
+#define Mq64 { TK_M, TS_Q }
+#define Mn { TK_M, TS_NONE }
+#define Rd { TK_R, TS_D }
+#define Vx { TK_V, TS_X }
+#define Wx { TK_W, TS_X }
+#define Wq { TK_W, TS_Q }
+#define Wd { TK_W, TS_D }
+#define Ux { TK_U, TS_X }
 
 /* An instruction: operation, attributes, flags read/written/undefined, operands. */
 #define I(o, a, r, w, u, ...) \
@@ -50,6 +62,7 @@
 #define GRPB(g, a, ...) \
 	{ .group = (g), .attr = (a) | X86_A_MODRM, .byteop = 1, .opnd = { __VA_ARGS__ } }
 #define PFX(t) { .pfxtab = (t) }
+#define SSE PFX(PT_SSE)
 
 #define M X86_A_MODRM
 #define L (X86_A_MODRM | X86_A_LOCK)
@@ -139,6 +152,10 @@ const struct x86_opdesc x86_map1[256] = {
 	[0xd1] = GRP(G2, 0, Ev, ONE),
 	[0xd2] = GRPB(G2, 0, Eb, CL),
 	[0xd3] = GRP(G2, 0, Ev, CL),
+	[0xd9] = GRP(G_D9, 0),
+	[0xdb] = GRP(G_DB, 0),
+	[0xdd] = GRP(G_DD, 0),
+	[0xdf] = GRP(G_DF, 0),
 	[0xe0] = I(LOOP, BR | X86_A_F64, ZF, 0, 0, Jb),
 	[0xe1] = I(LOOP, BR | X86_A_F64, ZF, 0, 0, Jb),
 	[0xe2] = I(LOOP, BR | X86_A_F64, 0, 0, 0, Jb),
@@ -162,9 +179,15 @@ const struct x86_opdesc x86_map2[256] = {
 	[0x05] = I(SYSCALL, BR | X86_A_ONLY64 | X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
 	[0x0b] = I(UD2, BR | X86_A_NOTEST, 0, 0, 0),
 	[0x0d] = I(NOP, M, 0, 0, 0, Mv),
+	[0x10] = SSE, SSE, SSE, SSE, SSE, SSE, SSE, SSE,
 	[0x18] = X8(I(NOP, M, 0, 0, 0, Ev)),
+	[0x28] = SSE, SSE, SSE, SSE, SSE, SSE, SSE, SSE,
 	[0x31] = I(RDTSC, X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
 	[0x40] = X16(I(CMOV, M, 0, 0, 0, Gv, Ev)),
+	[0x50] = X16(SSE),
+	[0x60] = X16(SSE),
+	[0x70] = SSE, SSE, SSE, SSE, SSE, SSE, SSE,
+	[0x7e] = SSE, SSE,
 	[0x80] = X16(I(JCC, BR | X86_A_F64, 0, 0, 0, Jz)),
 	[0x90] = X16(IB(SETCC, M, 0, 0, 0, Eb)),
 	[0xa2] = I(CPUID, X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
@@ -172,6 +195,7 @@ const struct x86_opdesc x86_map2[256] = {
 	[0xa4] = I(SHLD, M, 0, ALL, SHIFT_UNDEF, Ev, Gv, Ib),
 	[0xa5] = I(SHLD, M, 0, ALL, SHIFT_UNDEF, Ev, Gv, CL),
 	[0xab] = I(BTS, L, 0, CF, ALL & ~(CF | ZF), Ev, Gv),
+	[0xae] = GRP(G15, X86_A_NOPFX),
 	[0xac] = I(SHRD, M, 0, ALL, SHIFT_UNDEF, Ev, Gv, Ib),
 	[0xad] = I(SHRD, M, 0, ALL, SHIFT_UNDEF, Ev, Gv, CL),
 	[0xaf] = I(IMUL2, M, 0, ALL, ALL & ~(CF | OF), Gv, Ev),
@@ -189,8 +213,89 @@ const struct x86_opdesc x86_map2[256] = {
 	[0xbf] = I(MOVSX, M, 0, 0, 0, Gv, Ew),
 	[0xc0] = IB(XADD, L, 0, ALL, 0, Eb, Gb),
 	[0xc1] = I(XADD, L, 0, ALL, 0, Ev, Gv),
+	[0xc4] = SSE, SSE, SSE,
 	[0xc7] = GRP(G9, 0),
 	[0xc8] = X8(I(BSWAP, 0, 0, 0, 0, Zv)),
+	[0xd0] = X16(SSE),
+	[0xe0] = X16(SSE),
+	[0xf0] = X16(SSE),
+};
+
+/* SSE and SSE2 in the 0F map, by mandatory prefix: none, F3, F2, 66. */
+#define U X86_A_UNALIGNED
+#define NT X86_A_NOTEST
+#define P66(o, ...) { [3] = I(o, M, 0, 0, 0, __VA_ARGS__) }
+#define PS_PD(o, ...) { I(o, M, 0, 0, 0, __VA_ARGS__), [3] = I(o, M, 0, 0, 0, __VA_ARGS__) }
+#define SS_SD(o, a, b) { [1] = I(o, M, 0, 0, 0, Vx, a), [2] = I(o, M, 0, 0, 0, Vx, b) }
+
+const struct x86_opdesc x86_sse[256][4] = {
+	[0x10] = { I(MOVDQ, M | U, 0, 0, 0, Vx, Wx), I(MOVSS, M, 0, 0, 0, Vx, Wd),
+		   I(MOVSD, M, 0, 0, 0, Vx, Wq), I(MOVDQ, M | U, 0, 0, 0, Vx, Wx) },
+	[0x11] = { I(MOVDQ, M | U, 0, 0, 0, Wx, Vx), I(MOVSS, M, 0, 0, 0, Wd, Vx),
+		   I(MOVSD, M, 0, 0, 0, Wq, Vx), I(MOVDQ, M | U, 0, 0, 0, Wx, Vx) },
+	[0x12] = { I(MOVLPS, M, 0, 0, 0, Vx, Wq), [3] = I(MOVLPS, M, 0, 0, 0, Vx, Mq64) },
+	[0x13] = PS_PD(MOVLPS, Mq64, Vx),
+	[0x14] = PS_PD(PUNPCKL, Vx, Wx),
+	[0x15] = PS_PD(PUNPCKH, Vx, Wx),
+	[0x16] = { I(MOVHPS, M, 0, 0, 0, Vx, Wq), [3] = I(MOVHPS, M, 0, 0, 0, Vx, Mq64) },
+	[0x17] = PS_PD(MOVHPS, Mq64, Vx),
+	[0x28] = PS_PD(MOVDQ, Vx, Wx),
+	[0x29] = PS_PD(MOVDQ, Wx, Vx),
+	[0x2a] = { [1] = I(CVTSI2F, M, 0, 0, 0, Vx, Ev), [2] = I(CVTSI2F, M, 0, 0, 0, Vx, Ev) },
+	[0x2b] = PS_PD(MOVDQ, Mx, Vx),
+	[0x2c] = { [1] = I(CVTF2SI, M, 0, 0, 0, Gv, Wd), [2] = I(CVTF2SI, M, 0, 0, 0, Gv, Wq) },
+	[0x2d] = { [1] = I(CVTF2SI, M, 0, 0, 0, Gv, Wd), [2] = I(CVTF2SI, M, 0, 0, 0, Gv, Wq) },
+	[0x2e] = { I(COMIS, M, 0, ALL, 0, Vx, Wd), [3] = I(COMIS, M, 0, ALL, 0, Vx, Wq) },
+	[0x2f] = { I(COMIS, M, 0, ALL, 0, Vx, Wd), [3] = I(COMIS, M, 0, ALL, 0, Vx, Wq) },
+	[0x50] = { I(MOVMSKPS, M, 0, 0, 0, Gd, Ux), [3] = I(MOVMSKPD, M, 0, 0, 0, Gd, Ux) },
+	[0x51] = SS_SD(FPARITH, Wd, Wq),
+	[0x54] = PS_PD(PAND, Vx, Wx),
+	[0x55] = PS_PD(PANDN, Vx, Wx),
+	[0x56] = PS_PD(POR, Vx, Wx),
+	[0x57] = PS_PD(PXOR, Vx, Wx),
+	[0x58] = SS_SD(FPARITH, Wd, Wq),
+	[0x59] = SS_SD(FPARITH, Wd, Wq),
+	[0x5a] = SS_SD(CVTF2F, Wd, Wq),
+	[0x5c] = SS_SD(FPARITH, Wd, Wq),
+	[0x5d] = SS_SD(FPARITH, Wd, Wq),
+	[0x5e] = SS_SD(FPARITH, Wd, Wq),
+	[0x5f] = SS_SD(FPARITH, Wd, Wq),
+	[0x60] = P66(PUNPCKL, Vx, Wx), [0x61] = P66(PUNPCKL, Vx, Wx), [0x62] = P66(PUNPCKL, Vx, Wx),
+	[0x63] = P66(PACKSSWB, Vx, Wx),
+	[0x64] = P66(PCMPGT, Vx, Wx), [0x65] = P66(PCMPGT, Vx, Wx), [0x66] = P66(PCMPGT, Vx, Wx),
+	[0x67] = P66(PACKUSWB, Vx, Wx),
+	[0x68] = P66(PUNPCKH, Vx, Wx), [0x69] = P66(PUNPCKH, Vx, Wx), [0x6a] = P66(PUNPCKH, Vx, Wx),
+	[0x6b] = P66(PACKSSDW, Vx, Wx),
+	[0x6c] = P66(PUNPCKL, Vx, Wx), [0x6d] = P66(PUNPCKH, Vx, Wx),
+	[0x6e] = P66(MOVD, Vx, Ev),
+	[0x6f] = { [1] = I(MOVDQ, M | U, 0, 0, 0, Vx, Wx), [3] = I(MOVDQ, M, 0, 0, 0, Vx, Wx) },
+	[0x70] = { [1] = I(PSHUFHW, M, 0, 0, 0, Vx, Wx, Ib), [2] = I(PSHUFLW, M, 0, 0, 0, Vx, Wx, Ib),
+		   [3] = I(PSHUFD, M, 0, 0, 0, Vx, Wx, Ib) },
+	[0x71] = { [3] = GRP(G12, 0, Ux, Ib) },
+	[0x72] = { [3] = GRP(G13, 0, Ux, Ib) },
+	[0x73] = { [3] = GRP(G14, 0, Ux, Ib) },
+	[0x74] = P66(PCMPEQ, Vx, Wx), [0x75] = P66(PCMPEQ, Vx, Wx), [0x76] = P66(PCMPEQ, Vx, Wx),
+	[0x7e] = { [1] = I(MOVQ, M, 0, 0, 0, Vx, Wq), [3] = I(MOVD, M, 0, 0, 0, Ev, Vx) },
+	[0x7f] = { [1] = I(MOVDQ, M | U, 0, 0, 0, Wx, Vx), [3] = I(MOVDQ, M, 0, 0, 0, Wx, Vx) },
+	[0xc4] = P66(PINSRW, Vx, Ew, Ib),
+	[0xc5] = P66(PEXTRW, Gd, Ux, Ib),
+	[0xc6] = PS_PD(SHUFPS, Vx, Wx, Ib),
+	[0xd1] = P66(PSRL, Vx, Wx), [0xd2] = P66(PSRL, Vx, Wx), [0xd3] = P66(PSRL, Vx, Wx),
+	[0xd4] = P66(PADD, Vx, Wx), [0xd5] = P66(PMULLW, Vx, Wx), [0xd6] = P66(MOVQ, Wq, Vx),
+	[0xd7] = P66(PMOVMSKB, Gd, Ux),
+	[0xd8] = P66(PSUBUS, Vx, Wx), [0xd9] = P66(PSUBUS, Vx, Wx),
+	[0xda] = P66(PMINUB, Vx, Wx), [0xdb] = P66(PAND, Vx, Wx),
+	[0xdc] = P66(PADDUS, Vx, Wx), [0xdd] = P66(PADDUS, Vx, Wx),
+	[0xde] = P66(PMAXUB, Vx, Wx), [0xdf] = P66(PANDN, Vx, Wx),
+	[0xe0] = P66(PAVG, Vx, Wx), [0xe1] = P66(PSRA, Vx, Wx), [0xe2] = P66(PSRA, Vx, Wx),
+	[0xe3] = P66(PAVG, Vx, Wx), [0xe7] = P66(MOVDQ, Mx, Vx),
+	[0xea] = P66(PMINSW, Vx, Wx), [0xeb] = P66(POR, Vx, Wx),
+	[0xee] = P66(PMAXSW, Vx, Wx), [0xef] = P66(PXOR, Vx, Wx),
+	[0xf1] = P66(PSLL, Vx, Wx), [0xf2] = P66(PSLL, Vx, Wx), [0xf3] = P66(PSLL, Vx, Wx),
+	[0xf4] = P66(PMULUDQ, Vx, Wx), [0xf6] = P66(PSADBW, Vx, Wx),
+	[0xf8] = P66(PSUB, Vx, Wx), [0xf9] = P66(PSUB, Vx, Wx), [0xfa] = P66(PSUB, Vx, Wx),
+	[0xfb] = P66(PSUB, Vx, Wx),
+	[0xfc] = P66(PADD, Vx, Wx), [0xfd] = P66(PADD, Vx, Wx), [0xfe] = P66(PADD, Vx, Wx),
 };
 
 const struct x86_opdesc x86_map3[256] = {
@@ -200,8 +305,8 @@ const struct x86_opdesc x86_map3[256] = {
 
 #define BITSCAN_UNDEF (ALL & ~ZF)
 
-/* Index 0: no F3/F2; 1: F3; 2: F2. */
-const struct x86_opdesc x86_pfx_tables[PT_COUNT][3] = {
+/* Index 0: no mandatory prefix; 1: F3; 2: F2; 3: 66. */
+const struct x86_opdesc x86_pfx_tables[PT_COUNT][4] = {
 	[PT_POPCNT] = {
 		[1] = I(POPCNT, M, 0, ALL, 0, Gv, Ev),
 	},
@@ -262,6 +367,25 @@ const struct x86_opdesc x86_groups[GRP_COUNT][8] = {
 	},
 	[G9] = { [1] = I(CMPXCHG8B, X86_A_LOCK, 0, ZF, 0, Mq) },
 	[G11] = { I(MOV, 0, 0, 0, 0) },
+	/* 66 0F 71, 72, 73: shifts by an immediate (words, doublewords, quadwords) */
+	[G12] = { [2] = I(PSRL, 0, 0, 0, 0), [4] = I(PSRA, 0, 0, 0, 0), [6] = I(PSLL, 0, 0, 0, 0) },
+	[G13] = { [2] = I(PSRL, 0, 0, 0, 0), [4] = I(PSRA, 0, 0, 0, 0), [6] = I(PSLL, 0, 0, 0, 0) },
+	[G14] = {
+		[2] = I(PSRL, 0, 0, 0, 0), [3] = I(PSRLDQ, 0, 0, 0, 0),
+		[6] = I(PSLL, 0, 0, 0, 0), [7] = I(PSLLDQ, 0, 0, 0, 0),
+	},
+	/* 0F AE: the x87/SSE state with a memory operand, fences without one */
+	[G15] = {
+		I(FXSAVE, NT, 0, 0, 0, Mn), I(FXRSTOR, NT, 0, 0, 0, Mn),
+		I(LDMXCSR, NT, 0, 0, 0, Md), I(STMXCSR, 0, 0, 0, 0, Md),
+		[5] = I(FENCE, 0, 0, 0, 0, Rd), [6] = I(FENCE, 0, 0, 0, 0, Rd),
+		[7] = I(FENCE, 0, 0, 0, 0, Rd),
+	},
+	/* x87: only what programs need to save, restore and reset it */
+	[G_D9] = { [5] = I(FLDCW, NT, 0, 0, 0, Mw), [7] = I(FNSTCW, NT, 0, 0, 0, Mw) },
+	[G_DB] = { [4] = I(FNINIT, NT, 0, 0, 0, Rd) },		/* DB E3 fninit, DB E2 fnclex */
+	[G_DD] = { [7] = I(FNSTSW, NT, 0, 0, 0, Mw) },
+	[G_DF] = { [4] = I(FNSTSW, NT, 0, 0, 0, { TK_R, TS_W }) },	/* DF E0: fnstsw ax */
 };
 
 const char *const x86_op_names[X86_OP_COUNT] = {
@@ -277,5 +401,13 @@ const char *const x86_op_names[X86_OP_COUNT] = {
 	N(CWD), N(BSWAP), N(MOVBE), N(MOVS), N(STOS), N(LODS), N(CMPS), N(SCAS),
 	N(NOP), N(PAUSE), N(CPUID), N(RDTSC), N(SYSCALL), N(CLC), N(STC), N(CMC),
 	N(CLD), N(STD), N(LAHF), N(SAHF), N(UD2), N(INT3), N(HLT),
+	N(MOVDQ), N(MOVD), N(MOVQ), N(MOVSS), N(MOVSD), N(MOVLPS), N(MOVHPS), N(PMOVMSKB),
+	N(MOVMSKPS), N(MOVMSKPD), N(PEXTRW), N(PINSRW), N(PAND), N(PANDN), N(POR), N(PXOR),
+	N(PADD), N(PSUB), N(PADDUS), N(PSUBUS), N(PCMPEQ), N(PCMPGT), N(PMINUB), N(PMAXUB),
+	N(PMINSW), N(PMAXSW), N(PMULLW), N(PMULUDQ), N(PAVG), N(PSADBW), N(PSRL), N(PSRA),
+	N(PSLL), N(PSRLDQ), N(PSLLDQ), N(PSHUFD), N(PSHUFLW), N(PSHUFHW), N(PUNPCKL),
+	N(PUNPCKH), N(PACKUSWB), N(PACKSSWB), N(PACKSSDW), N(SHUFPS), N(SHUFPD), N(FPARITH),
+	N(COMIS), N(CVTSI2F), N(CVTF2SI), N(CVTF2F), N(LDMXCSR), N(STMXCSR), N(FXSAVE),
+	N(FXRSTOR), N(FENCE), N(FNINIT), N(FLDCW), N(FNSTCW), N(FNSTSW),
 #undef N
 };

@@ -7,13 +7,21 @@
 
 #include "decode.h"
 
-enum x86_group { G_NONE, G1, G1A, G2, G3B, G3V, G4, G5, G8, G9, G11, GRP_COUNT };
-enum x86_pfxtab { PT_NONE, PT_POPCNT, PT_BSF, PT_BSR, PT_MOVBE_LD, PT_MOVBE_ST, PT_COUNT };
+enum x86_group {
+	G_NONE, G1, G1A, G2, G3B, G3V, G4, G5, G8, G9, G11, G12, G13, G14, G15,
+	G_D9, G_DB, G_DD, G_DF, GRP_COUNT
+};
+/* PT_SSE: the variants are x86_sse[opcode] (0F map) rather than a row here. */
+enum x86_pfxtab {
+	PT_NONE, PT_POPCNT, PT_BSF, PT_BSR, PT_MOVBE_LD, PT_MOVBE_ST, PT_COUNT, PT_SSE = PT_COUNT
+};
 
 extern const struct x86_opdesc x86_map1[256];	/* one-byte opcodes */
 extern const struct x86_opdesc x86_map2[256];	/* 0F xx */
 extern const struct x86_opdesc x86_map3[256];	/* 0F 38 xx */
 extern const struct x86_opdesc x86_groups[GRP_COUNT][8];
-extern const struct x86_opdesc x86_pfx_tables[PT_COUNT][3];
+/* Index 0: no mandatory prefix; 1: F3; 2: F2; 3: 66. */
+extern const struct x86_opdesc x86_pfx_tables[PT_COUNT][4];
+extern const struct x86_opdesc x86_sse[256][4];
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * Differential tester: random instruction sequences from the decoder's
  * tables run natively (in a forked child, through native.S) and in TCG-lite
- * from the same registers, flags and scratch page; every GPR, the defined
- * flags, the scratch page and any fault must agree. A mismatch is shrunk to
+ * from the same registers, flags, MXCSR, XMM registers and scratch page;
+ * every GPR and XMM, MXCSR, the defined flags, the scratch page and any
+ * fault must agree. A mismatch is shrunk to
  * a minimal sequence and printed. Usage: tcg_difftest [CASES [SEED]]
  */
 #include <signal.h>
@@ -24,14 +25,20 @@
 #define BATCH 4096
 #define FLAGS_CMP (X86_FL_ARITH | X86_DF)
 
+/* The layout native.S uses. */
 struct native_regs {
 	uint64_t gpr[16];
 	uint64_t rflags;
 	uint64_t rip;
+	uint64_t mxcsr;
+	uint64_t pad;
+	union tcg_xmm xmm[16];
 };
 
 struct result {
 	uint64_t gpr[16];
+	union tcg_xmm xmm[16];
+	uint32_t mxcsr;
 	uint64_t rflags;
 	uint64_t fault_rip;
 	uint64_t hash;		/* of the scratch page */
@@ -94,6 +101,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 	for (int i = 0; i < 16; i++)
 		native_out.gpr[i] = g[map[i]];
 	native_out.rflags = g[REG_EFL];
+	native_out.mxcsr = uc->uc_mcontext.fpregs->mxcsr;
+	memcpy(native_out.xmm, uc->uc_mcontext.fpregs->_xmm, sizeof(native_out.xmm));
 	fault_sig = sig;
 	fault_rip = g[REG_RIP];
 	g[REG_RSP] = native_host_rsp;
@@ -124,6 +133,8 @@ static void native_one(const struct tcase *c, struct result *res)
 	fault_sig = 0;
 	native_enter(&in);
 	memcpy(res->gpr, native_out.gpr, sizeof(res->gpr));
+	memcpy(res->xmm, native_out.xmm, sizeof(res->xmm));
+	res->mxcsr = native_out.mxcsr;
 	res->rflags = native_out.rflags;
 	res->sig = fault_sig;
 	res->fault_rip = fault_sig ? fault_rip : 0;
@@ -215,6 +226,8 @@ static void interp_one(struct tcg_cpu *cpu, const struct tcase *c, struct result
 	memset(res, 0, sizeof(*res));
 	memcpy((void *)SCRATCH_ADDR, scratch_init, 4096);
 	memcpy(cpu->gpr, c->in.gpr, sizeof(cpu->gpr));
+	memcpy(cpu->xmm, c->in.xmm, sizeof(cpu->xmm));
+	cpu->mxcsr = c->in.mxcsr;
 	cpu->rflags = c->in.rflags;
 	cpu->rip = place_code(c);
 	tcg_flush(cpu);
@@ -239,6 +252,8 @@ static void interp_one(struct tcg_cpu *cpu, const struct tcase *c, struct result
 			break;
 	}
 	memcpy(res->gpr, cpu->gpr, sizeof(res->gpr));
+	memcpy(res->xmm, cpu->xmm, sizeof(res->xmm));
+	res->mxcsr = cpu->mxcsr;
 	res->rflags = cpu->rflags;
 	res->undef = undef;
 	if (!(cpu->exc_vector == TCG_EXC_PF && cpu->rip == STUB_ADDR)) {
@@ -266,6 +281,20 @@ static const char *compare(const struct result *n, const struct result *t)
 				 (unsigned long long)n->gpr[i], (unsigned long long)t->gpr[i]);
 			return why;
 		}
+	}
+	for (int i = 0; i < 16; i++) {
+		if (memcmp(&n->xmm[i], &t->xmm[i], 16)) {
+			snprintf(why, sizeof(why), "xmm%d: native %016llx%016llx, tcg %016llx%016llx",
+				 i, (unsigned long long)n->xmm[i].q[1],
+				 (unsigned long long)n->xmm[i].q[0],
+				 (unsigned long long)t->xmm[i].q[1],
+				 (unsigned long long)t->xmm[i].q[0]);
+			return why;
+		}
+	}
+	if (n->mxcsr != t->mxcsr) {
+		snprintf(why, sizeof(why), "mxcsr: native %#x, tcg %#x", n->mxcsr, t->mxcsr);
+		return why;
 	}
 	if ((n->rflags ^ t->rflags) & fm) {
 		snprintf(why, sizeof(why), "rflags: native %#llx, tcg %#llx (compared %#llx)",
@@ -312,7 +341,12 @@ static void shrink_and_report(struct tcg_cpu *cpu, struct tcase *c, const char *
 	for (int i = 0; i < 16; i++)
 		printf("%s %s=%#llx", i % 4 ? "" : "\n   ", reg_names[i],
 		       (unsigned long long)c->in.gpr[i]);
-	printf("\n    rflags=%#llx\n  code (%d units):\n", (unsigned long long)c->in.rflags, c->n);
+	printf("\n    rflags=%#llx mxcsr=%#llx\n", (unsigned long long)c->in.rflags,
+	       (unsigned long long)c->in.mxcsr);
+	for (int i = 0; i < 16; i++)
+		printf("    xmm%d=%016llx%016llx\n", i, (unsigned long long)c->in.xmm[i].q[1],
+		       (unsigned long long)c->in.xmm[i].q[0]);
+	printf("  code (%d units):\n", c->n);
 	for (int i = 0; i < c->n; i++) {
 		printf("   ");
 		for (int k = 0; k < c->u[i].len; k++)
@@ -332,6 +366,12 @@ static void make_case(struct rng *r, struct tcase *c)
 		c->in.gpr[i] = rng_value(r);
 	c->in.gpr[4] = SCRATCH_ADDR + 2048 - 8 * rng_below(r, 16);
 	c->in.rflags = 0x202 | (rng_next(r) & FLAGS_CMP);
+	for (int i = 0; i < 16; i++) {
+		c->in.xmm[i].q[0] = rng_value(r);
+		c->in.xmm[i].q[1] = rng_value(r);
+	}
+	/* every exception masked; random rounding, FTZ, DAZ and sticky flags */
+	c->in.mxcsr = 0x1f80 | (rng_next(r) & 0xe07f);
 }
 
 static bool map_pages(void)

@@ -83,7 +83,7 @@ static bool usable(const struct gen_opts *o, const struct x86_opdesc *d)
 
 static void pick(struct rng *r, const struct gen_opts *o, struct choice *c)
 {
-	static const int pfxs[4] = { 0, 0, 0xf3, 0xf2 };
+	static const int pfxs[5] = { 0, 0, 0xf3, 0xf2, 0x66 };
 
 	do {
 		unsigned int m = rng_below(r, 20);
@@ -91,7 +91,7 @@ static void pick(struct rng *r, const struct gen_opts *o, struct choice *c)
 		c->map = m < 12 ? 0 : m < 19 ? 1 : 2;
 		c->opc = rng_below(r, 256);
 		c->reg = rng_below(r, 8);
-		c->pfx = pfxs[rng_below(r, 4)];
+		c->pfx = pfxs[rng_below(r, 5)];
 		c->d = x86_table_lookup(c->map, c->opc, c->reg, c->pfx, &c->merged);
 		/* In 64-bit mode 40-4F are REX prefixes, not inc/dec. */
 		if (o->mode == 64 && c->map == 0 && (c->opc & 0xf0) == 0x40)
@@ -153,6 +153,9 @@ static int modrm_scratch(struct rng *r, const struct gen_opts *o, struct enc *e,
 {
 	int target = 1024 + rng_below(r, 2048), form = rng_below(r, 4), disp = 0, b, i;
 	int32_t idx;
+
+	if (rng_below(r, 2))
+		target &= ~15;	/* aligned SSE operands must be reachable */
 
 	switch (form) {
 	case 0:
@@ -270,8 +273,8 @@ static bool gen_try(struct rng *r, const struct gen_opts *o, struct unit *u)
 	int rexpos, rex = 0, mod, reg;
 
 	pick(r, o, &c);
-	mem = has_kind(c.d, TK_M) || (has_kind(c.d, TK_E) && rng_below(r, 2)) ||
-	      has_kind(c.d, TK_O);
+	mem = has_kind(c.d, TK_M) || ((has_kind(c.d, TK_E) || has_kind(c.d, TK_W)) &&
+	      rng_below(r, 2)) || has_kind(c.d, TK_O);
 	emit_prefixes(r, o, &c, &e, mem, &a16);
 	rexpos = e.n;
 	if (o->mode == 64)
@@ -302,6 +305,9 @@ static bool gen_try(struct rng *r, const struct gen_opts *o, struct unit *u)
 		}
 	}
 	if (x86_decode(e.b, e.n, o->mode, &insn))
+		return false;
+	/* Fences other than 0F AE E8/F0/F8, which binutils calls (bad). */
+	if (insn.op == X86_OP_FENCE && (insn.modrm & 7))
 		return false;
 	u->op = insn.op;
 	if (o->difftest) {

@@ -1,7 +1,7 @@
 /*
- * The differential tester's trampoline: load all sixteen registers and RFLAGS
- * from a struct native_regs, jump to the generated code, and on its return
- * through native_exit store them into native_out. Faults come back through
+ * The differential tester's trampoline: load all sixteen registers, RFLAGS,
+ * MXCSR and XMM0-15 from a struct native_regs, jump to the generated code,
+ * and on its return through native_exit store them into native_out. Faults come back through
  * the tester's signal handler, which resumes at native_resume.
  */
 	.text
@@ -17,6 +17,10 @@ native_enter:
 	mov %rsp, native_host_rsp(%rip)
 	mov 136(%rdi), %rax
 	mov %rax, native_entry(%rip)
+	ldmxcsr 144(%rdi)
+	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+	movdqu 160+16*\n(%rdi), %xmm\n
+	.endr
 	pushq 128(%rdi)
 	popfq
 	mov 0(%rdi), %rax
@@ -56,12 +60,17 @@ native_exit:
 	mov %r13, native_out+104(%rip)
 	mov %r14, native_out+112(%rip)
 	mov %r15, native_out+120(%rip)
+	stmxcsr native_out+144(%rip)
+	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+	movdqu %xmm\n, native_out+160+16*\n(%rip)
+	.endr
 	mov native_host_rsp(%rip), %rsp
 	pushfq
 	popq native_out+128(%rip)
 	.globl native_resume
 native_resume:
 	cld
+	ldmxcsr native_mxcsr_reset(%rip)
 	pop %r15
 	pop %r14
 	pop %r13
@@ -74,10 +83,14 @@ native_resume:
 	.align 16
 	.globl native_out
 native_out:
-	.zero 144
+	.zero 416
 	.globl native_host_rsp
 native_host_rsp:
 	.quad 0
 native_entry:
 	.quad 0
+	.section .rodata
+	.align 4
+native_mxcsr_reset:
+	.long 0x1f80
 	.section .note.GNU-stack,"",@progbits

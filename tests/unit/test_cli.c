@@ -92,6 +92,11 @@ static void other_commands(void **state)
 	assert_int_equal(PARSE(&cfg, err, "--version"), CLI_VERSION);
 	assert_int_equal(PARSE(&cfg, err, "probe"), CLI_PROBE);
 	assert_int_equal(PARSE(&cfg, err, "run", "--help"), CLI_HELP);
+	assert_int_equal(PARSE(&cfg, err, "user", "/bin/busybox", "echo", "--kernel"), CLI_USER);
+	/* Everything after the program is the program's, options included. */
+	assert_int_equal(cfg.user_argc, 3);
+	assert_string_equal(cfg.user_argv[0], "/bin/busybox");
+	assert_string_equal(cfg.user_argv[2], "--kernel");
 }
 
 struct bad_case {
@@ -122,6 +127,7 @@ static void bad_input_names_the_problem(void **state)
 		{ { "spry", "run", "--kernel", "k", "-x", NULL }, "unknown option '-x'" },
 		{ { "spry", "run", "--kernel", "k", "extra", NULL }, "'extra'" },
 		{ { "spry", "probe", "x", NULL }, "probe" },
+		{ { "spry", "user", NULL }, "PROGRAM is required" },
 		{ { "spry", "run", "--kernel", "k", "--disk", "readonly=on", NULL }, "path=FILE" },
 		{ { "spry", "run", "--kernel", "k", "--disk", "path=", NULL }, "empty" },
 		{ { "spry", "run", "--kernel", "k", "--disk", "path=a,cache=wt", NULL }, "cache=" },

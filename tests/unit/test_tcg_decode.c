@@ -139,6 +139,43 @@ static void mandatory_prefixes(void **state)
 	assert_int_equal(i.op, X86_OP_XCHG);
 }
 
+static void sse_mandatory_prefixes(void **state)
+{
+	struct x86_insn i;
+
+	/* 66 0F 6F is movdqa: 66 selects the form and is not an operand size */
+	assert_int_equal(DEC(64, &i, 0x66, 0x41, 0x0f, 0x6f, 0xc1), 0);
+	assert_int_equal(i.op, X86_OP_MOVDQ);
+	assert_int_equal(i.mpfx, 3);
+	assert_int_equal(i.pfx & X86_PFX_OPSZ, 0);
+	assert_int_equal(i.opnd[0].kind, X86_OPND_XMM);
+	assert_int_equal(i.opnd[1].reg, 9);
+	assert_false(i.attr & X86_A_UNALIGNED);
+	assert_int_equal(DEC(64, &i, 0xf3, 0x0f, 0x6f, 0x00), 0);	/* movdqu */
+	assert_true(i.attr & X86_A_UNALIGNED);
+	assert_int_equal(DEC(64, &i, 0x0f, 0x6f, 0xc1), X86_DEC_UD);	/* MMX: not implemented */
+	/* 66 F2 0F 2D: cvtsd2si with a 32-bit result; 66 does not size it */
+	assert_int_equal(DEC(64, &i, 0x66, 0xf2, 0x0f, 0x2d, 0xc1), 0);
+	assert_int_equal(i.op, X86_OP_CVTF2SI);
+	assert_int_equal(i.opsize, 4);
+	/* 66 0F 73 /3 ib: psrldq from the group behind the prefix variant */
+	assert_int_equal(DEC(64, &i, 0x66, 0x0f, 0x73, 0xd9, 4), 0);
+	assert_int_equal(i.op, X86_OP_PSRLDQ);
+	assert_int_equal(i.len, 5);
+	assert_int_equal(DEC(64, &i, 0x66, 0x0f, 0x73, 0x19, 4), X86_DEC_UD);	/* no memory form */
+	/* 0F AE: stmxcsr [rax], but not with a 66 prefix; fences have no memory operand */
+	assert_int_equal(DEC(64, &i, 0x0f, 0xae, 0x18), 0);
+	assert_int_equal(i.op, X86_OP_STMXCSR);
+	assert_int_equal(DEC(64, &i, 0x66, 0x0f, 0xae, 0x18), X86_DEC_UD);
+	assert_int_equal(DEC(64, &i, 0x0f, 0xae, 0xf8), 0);
+	assert_int_equal(i.op, X86_OP_FENCE);
+	/* movd xmm0, eax and movq xmm0, rax */
+	assert_int_equal(DEC(64, &i, 0x66, 0x0f, 0x6e, 0xc0), 0);
+	assert_int_equal(i.opnd[1].size, 4);
+	assert_int_equal(DEC(64, &i, 0x66, 0x48, 0x0f, 0x6e, 0xc0), 0);
+	assert_int_equal(i.opnd[1].size, 8);
+}
+
 static void lock_rules(void **state)
 {
 	struct x86_insn i;
@@ -207,6 +244,7 @@ int main(void)
 		cmocka_unit_test(sixteen_bit_addressing),
 		cmocka_unit_test(immediates_by_size),
 		cmocka_unit_test(mandatory_prefixes),
+		cmocka_unit_test(sse_mandatory_prefixes),
 		cmocka_unit_test(lock_rules),
 		cmocka_unit_test(length_limit_and_truncation),
 		cmocka_unit_test(invalid_and_mode_specific),

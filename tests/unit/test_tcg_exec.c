@@ -1,7 +1,8 @@
 /*
  * TCG-lite's interpreter on small programs in a flat identity-mapped buffer:
  * faults and their precise state, tzcnt as bsf, bulk REP string semantics,
- * self-modifying code, cmpxchg16b alignment, syscall and the CPU model.
+ * self-modifying code, cmpxchg16b alignment, syscall and the CPU model;
+ * SSE alignment, MXCSR, FXSAVE/FXRSTOR and the x87 control instructions.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -241,6 +242,77 @@ static void undecodable_raises_ud(void **state)
 	assert_int_equal(cpu->rip, (uintptr_t)mem + 1);
 }
 
+static void sse_alignment(void **state)
+{
+	struct tcg_cpu *cpu = *state;
+
+	memset(mem + 0x2000, 0xab, 32);
+	cpu->gpr[0] = (uintptr_t)mem + 0x2001;
+	/* movdqu xmm0, [rax] is fine unaligned; movdqa xmm1, [rax] is #GP */
+	assert_int_equal(RUN(cpu, 1, 0xf3, 0x0f, 0x6f, 0x00), TCG_EXIT_BUDGET);
+	assert_int_equal(cpu->xmm[0].q[1], 0xababababababababULL);
+	assert_int_equal(RUN(cpu, 1, 0x66, 0x0f, 0x6f, 0x08), TCG_EXIT_EXCEPTION);
+	assert_int_equal(cpu->exc_vector, TCG_EXC_GP);
+	/* pxor xmm0, xmm0; pcmpeqb xmm0, [rax]; pmovmskb ecx, xmm0 */
+	cpu->gpr[0] = (uintptr_t)mem + 0x2000;
+	mem[0x2003] = 0;
+	assert_int_equal(RUN(cpu, 3, 0x66, 0x0f, 0xef, 0xc0, 0x66, 0x0f, 0x74, 0x00,
+			     0x66, 0x0f, 0xd7, 0xc8), TCG_EXIT_BUDGET);
+	assert_int_equal(cpu->gpr[1], 1 << 3);
+}
+
+static void mxcsr_and_fxsave(void **state)
+{
+	struct tcg_cpu *cpu = *state;
+	uint8_t *img = mem + 0x3000;
+	uint32_t v = 0x10000;
+
+	/* ldmxcsr with a reserved bit set is #GP */
+	memcpy(mem + 0x2000, &v, 4);
+	cpu->gpr[0] = (uintptr_t)mem + 0x2000;
+	assert_int_equal(RUN(cpu, 1, 0x0f, 0xae, 0x10), TCG_EXIT_EXCEPTION);
+	assert_int_equal(cpu->exc_vector, TCG_EXC_GP);
+	assert_int_equal(cpu->mxcsr, TCG_MXCSR_RESET);
+	/* fxsave, scribble, fxrstor: everything comes back */
+	for (int i = 0; i < 16; i++)
+		memset(&cpu->xmm[i], i + 1, 16);
+	cpu->mxcsr = 0x3f80;
+	cpu->gpr[0] = (uintptr_t)img;
+	assert_int_equal(RUN(cpu, 1, 0x0f, 0xae, 0x00), TCG_EXIT_BUDGET);
+	assert_int_equal(img[0] | img[1] << 8, TCG_FCW_RESET);
+	assert_int_equal(img[24] | img[25] << 8, 0x3f80);
+	assert_int_equal(img[160 + 16 * 15], 16);
+	memset(cpu->xmm, 0, sizeof(cpu->xmm));
+	cpu->mxcsr = 0;
+	assert_int_equal(RUN(cpu, 1, 0x0f, 0xae, 0x08), TCG_EXIT_BUDGET);
+	assert_int_equal(cpu->mxcsr, 0x3f80);
+	assert_int_equal(cpu->xmm[7].b[9], 8);
+	/* a misaligned image is #GP */
+	cpu->gpr[0] = (uintptr_t)img + 8;
+	assert_int_equal(RUN(cpu, 1, 0x0f, 0xae, 0x00), TCG_EXIT_EXCEPTION);
+	assert_int_equal(cpu->exc_vector, TCG_EXC_GP);
+}
+
+static void x87_control(void **state)
+{
+	struct tcg_cpu *cpu = *state;
+	uint16_t cw = 0x27f, out;
+
+	memcpy(mem + 0x2000, &cw, 2);
+	cpu->gpr[0] = (uintptr_t)mem + 0x2000;
+	cpu->gpr[1] = (uintptr_t)mem + 0x2010;
+	/* fldcw [rax]; fnstcw [rcx]; fninit; fnstsw ax */
+	assert_int_equal(RUN(cpu, 4, 0xd9, 0x28, 0xd9, 0x39, 0xdb, 0xe3, 0xdf, 0xe0),
+			 TCG_EXIT_BUDGET);
+	memcpy(&out, mem + 0x2010, 2);
+	assert_int_equal(out, 0x27f);
+	assert_int_equal(cpu->fcw, TCG_FCW_RESET);
+	assert_int_equal(cpu->gpr[0] & 0xffff, 0);
+	/* DB E4 (fsetpm) is not implemented: #UD */
+	assert_int_equal(RUN(cpu, 1, 0xdb, 0xe4), TCG_EXIT_EXCEPTION);
+	assert_int_equal(cpu->exc_vector, TCG_EXC_UD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +327,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(blocks_count_executions, setup, teardown),
 		cmocka_unit_test_setup_teardown(cpu_model_hides_bmi, setup, teardown),
 		cmocka_unit_test_setup_teardown(undecodable_raises_ud, setup, teardown),
+		cmocka_unit_test_setup_teardown(sse_alignment, setup, teardown),
+		cmocka_unit_test_setup_teardown(mxcsr_and_fxsave, setup, teardown),
+		cmocka_unit_test_setup_teardown(x87_control, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
