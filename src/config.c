@@ -86,15 +86,6 @@ int parse_size(const char *s, uint64_t *bytes)
 	return parse_size_unit(s, 20, bytes);
 }
 
-const char *accel_kind_name(enum accel_kind a)
-{
-	switch (a) {
-	case ACCEL_KVM: return "kvm";
-	case ACCEL_TCG: return "tcg";
-	default: return "auto";
-	}
-}
-
 static int parse_cpus(const char *s, int *ncpus)
 {
 	char *end;

@@ -130,16 +130,6 @@ void console_write(struct console *c, const uint8_t *buf, size_t len)
 	pthread_mutex_unlock(&c->lock);
 }
 
-uint64_t console_dropped(struct console *c)
-{
-	uint64_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = c->dropped;
-	pthread_mutex_unlock(&c->lock);
-	return n;
-}
-
 int console_input_fd(struct console *c)
 {
 	return c->in_eof ? -1 : c->in_fd;

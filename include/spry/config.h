@@ -68,8 +68,6 @@ enum cli_action cli_parse(int argc, char *const argv[], struct vm_config *cfg,
 /* "256M", "1G", "4096K", "65536" (MiB when no suffix, as QEMU's -m). 0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *bytes);
 
-const char *accel_kind_name(enum accel_kind a);
-
 extern const char spry_usage[];
 
 #endif

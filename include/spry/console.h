@@ -22,7 +22,6 @@ void console_destroy(struct console *c);
 
 /* Queue guest output; bytes that do not fit are dropped and counted. Never blocks. */
 void console_write(struct console *c, const uint8_t *buf, size_t len);
-uint64_t console_dropped(struct console *c);
 
 /* The fd to poll for guest input, or -1 once it reached end of file. */
 int console_input_fd(struct console *c);
