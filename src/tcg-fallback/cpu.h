@@ -10,7 +10,11 @@
  *                        host address of their code (which stands for the guest
  *                        physical address) and CPU mode, each with an execution
  *                        counter (the hook for the tier-1 emitter); one handler
- *                        per operation, called in a loop over the block
+ *                        per operation, and threaded dispatch over the block:
+ *                        each instruction's handler tail-calls the next one's
+ *   ops_fast.c           handlers specialised at decode time per operation,
+ *                        size and operand shape for the hot forms (ALU, mov,
+ *                        lea, jcc, call/ret, ...), chosen when a block is built
  *   ops_*.c, alu.c       the handlers, with eager bit-exact flags
  *   mem.c                software TLB (direct-mapped, read/write/exec tags and a
  *                        host addend) in front of env->tlb_fill, which is the
@@ -122,6 +126,7 @@ struct tcg_cpu {
 
 	uint64_t next_rip;	/* during an instruction: where it falls through to */
 	uint64_t icount;	/* instructions retired */
+	uint64_t icount_end;	/* tcg_run() stops when icount reaches it */
 	bool stop;		/* set by the environment to leave tcg_run() */
 	bool code_written;	/* a write hit a page holding decoded code */
 

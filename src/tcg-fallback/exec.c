@@ -213,16 +213,36 @@ static int block_decode(struct tcg_cpu *cpu, uint8_t *host, struct x86_insn *ins
 	return n;
 }
 
+/* The threaded form of a generic handler (see thread_next() in ops_fast.c). */
+static void run_generic(struct tcg_cpu *cpu, const struct tcg_binsn *e)
+{
+	cpu->next_rip = e->next_rip;
+	e->fn(cpu, &e->insn);
+	cpu->rip = cpu->next_rip;
+	cpu->icount++;
+	if (__builtin_expect(cpu->code_written | cpu->stop | (cpu->icount >= cpu->icount_end), 0))
+		return;
+	e[1].run(cpu, e + 1);
+}
+
+/* The sentinel after a block's last instruction. */
+static void run_end(struct tcg_cpu *cpu, const struct tcg_binsn *e)
+{
+	(void)cpu;
+	(void)e;
+}
+
 static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
 {
 	struct x86_insn insns[TCG_BLOCK_MAX_INSNS];
 	struct tcg_block *b;
+	uint64_t pc = cpu->rip;
 	unsigned int h;
 	int n;
 
 	code_page_add(cpu, (uintptr_t)host);
 	n = block_decode(cpu, host, insns);
-	b = malloc(sizeof(*b) + n * sizeof(insns[0]));
+	b = calloc(1, sizeof(*b) + (n + 1) * sizeof(b->insn[0]));
 	if (!b)
 		abort();
 	b->pc = cpu->rip;
@@ -230,7 +250,25 @@ static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
 	b->execs = 0;
 	b->mode = cpu->mode;
 	b->ninsn = n;
-	memcpy(b->insn, insns, n * sizeof(insns[0]));
+	for (int i = 0; i < n; i++) {
+		struct tcg_binsn *e = &b->insn[i];
+
+		pc += insns[i].len;
+		if (cpu->mode != 64)
+			pc = (uint32_t)pc;
+		e->next_rip = pc;
+		e->insn = insns[i];
+		/* RIP-relative: the displacement from the (fixed) next RIP. */
+		if (e->insn.memop && e->insn.base == X86_REG_RIP) {
+			e->insn.disp += (int64_t)pc;
+			e->insn.base = X86_REG_NONE;
+		}
+		e->fn = handlers[e->insn.op];
+		e->run = tcg_fast_handler(&e->insn, cpu->mode);
+		if (!e->run)
+			e->run = run_generic;
+	}
+	b->insn[n].run = run_end;
 	h = block_hash(b->pc);
 	b->next = cpu->blocks->bucket[h];
 	cpu->blocks->bucket[h] = b;
@@ -242,12 +280,30 @@ static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
 struct tcg_block *tcg_block_get(struct tcg_cpu *cpu)
 {
 	uint8_t *host = tcg_page_ptr(cpu, cpu->rip, TCG_EXEC);
-	struct tcg_block *b = cpu->blocks->bucket[block_hash(cpu->rip)];
+	struct tcg_block **head = &cpu->blocks->bucket[block_hash(cpu->rip)], **pb, *b;
 
-	for (; b; b = b->next)
-		if (b->pc == cpu->rip && b->host == (uintptr_t)host && b->mode == cpu->mode)
+	for (pb = head; (b = *pb); pb = &b->next)
+		if (b->pc == cpu->rip && b->host == (uintptr_t)host && b->mode == cpu->mode) {
+			/* Move to the front, where the run loop's fast lookup looks. */
+			*pb = b->next;
+			b->next = *head;
+			*head = b;
 			return b;
+		}
 	return block_build(cpu, host);
+}
+
+/* tcg_block_get() for the common case: a TLB hit and the block first in its bucket. */
+static inline struct tcg_block *block_lookup(struct tcg_cpu *cpu)
+{
+	uint64_t pc = cpu->rip;
+	const struct tcg_tlb_entry *e = &cpu->tlb[(pc >> 12) & (TCG_TLB_SIZE - 1)];
+	struct tcg_block *b = cpu->blocks->bucket[block_hash(pc)];
+
+	if (__builtin_expect(e->tag[TCG_EXEC] == (pc & TCG_PAGE_MASK) && b && b->pc == pc &&
+			     b->host == e->addend + pc && b->mode == cpu->mode, 1))
+		return b;
+	return tcg_block_get(cpu);
 }
 
 void tcg_exec_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
@@ -260,21 +316,32 @@ void tcg_exec_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
 	cpu->icount++;
 }
 
-/* Run @b from its start, stopping early at instruction count @end. */
-static void run_block(struct tcg_cpu *cpu, const struct tcg_block *b, uint64_t end)
-{
-	for (int i = 0; i < b->ninsn; i++) {
-		tcg_exec_insn(cpu, &b->insn[i]);
-		if (cpu->code_written | cpu->stop | (cpu->icount >= end))
-			return;
-	}
-}
-
 _Noreturn void tcg_raise(struct tcg_cpu *cpu, int vector, uint32_t error)
 {
 	cpu->exc_vector = vector;
 	cpu->exc_error = error;
 	longjmp(cpu->fault_jmp, 1);
+}
+
+/*
+ * The run loop, out of tcg_run() so that no setjmp() forces its state onto
+ * the stack; returns an enum tcg_exit.
+ */
+static __attribute__((noinline)) int run_loop(struct tcg_cpu *cpu, uint64_t end)
+{
+	cpu->icount_end = end;
+	while (cpu->icount < end) {
+		struct tcg_block *b;
+
+		if (cpu->stop)
+			return TCG_EXIT_STOP;
+		b = block_lookup(cpu);
+		b->execs++;
+		b->insn[0].run(cpu, b->insn);
+		if (cpu->code_written)
+			tcg_blocks_flush(cpu);
+	}
+	return cpu->stop ? TCG_EXIT_STOP : TCG_EXIT_BUDGET;
 }
 
 int tcg_run(struct tcg_cpu *cpu, uint64_t budget)
@@ -286,18 +353,7 @@ int tcg_run(struct tcg_cpu *cpu, uint64_t budget)
 			tcg_blocks_flush(cpu);
 		return TCG_EXIT_EXCEPTION;
 	}
-	while (cpu->icount < end) {
-		struct tcg_block *b;
-
-		if (cpu->stop)
-			return TCG_EXIT_STOP;
-		b = tcg_block_get(cpu);
-		b->execs++;
-		run_block(cpu, b, end);
-		if (cpu->code_written)
-			tcg_blocks_flush(cpu);
-	}
-	return cpu->stop ? TCG_EXIT_STOP : TCG_EXIT_BUDGET;
+	return run_loop(cpu, end);
 }
 
 bool tcg_code_in_range(struct tcg_cpu *cpu, uintptr_t start, uintptr_t end)

@@ -10,6 +10,28 @@
 
 #define TCG_BLOCK_MAX_INSNS 64
 
+/*
+ * A decoded instruction in a block: its handler in the generic form, the
+ * threaded one that runs it and the rest of the block (a form specialised
+ * for the operation, size and operand kinds where ops_fast.c has one, else
+ * a wrapper of the generic handler), and the address it falls through to.
+ * RIP-relative memory operands are resolved to absolute displacements in the
+ * copy here. A block ends with a sentinel whose run returns.
+ */
+struct tcg_binsn {
+	void (*run)(struct tcg_cpu *cpu, const struct tcg_binsn *e);
+	void (*fn)(struct tcg_cpu *cpu, const struct x86_insn *insn);
+	uint64_t next_rip;
+	struct x86_insn insn;
+};
+
+/*
+ * The threaded handler specialised for @insn decoded in @mode, or NULL when
+ * only the generic one applies (ops_fast.c).
+ */
+void (*tcg_fast_handler(const struct x86_insn *insn, int mode))(struct tcg_cpu *,
+								const struct tcg_binsn *);
+
 struct tcg_block {
 	uint64_t pc;		/* guest address of the first instruction */
 	uintptr_t host;		/* host address of its first byte */
@@ -18,7 +40,7 @@ struct tcg_block {
 	struct tcg_block *all;	/* every block, for flushing */
 	int mode;
 	int ninsn;
-	struct x86_insn insn[];
+	struct tcg_binsn insn[];	/* ninsn and the sentinel */
 };
 
 /* Whether host page @host holds decoded code (then a write to it drops the blocks). */

@@ -22,8 +22,8 @@ uint8_t *tcg_page_ptr(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc);
 /* Drop the TLB's write permission for host page @host (it now holds code). */
 void tcg_tlb_protect_code(struct tcg_cpu *cpu, uintptr_t host);
 
-static inline uint8_t *tlb_hit(struct tcg_cpu *cpu, uint64_t addr, int size,
-			       enum tcg_access acc)
+static inline __attribute__((always_inline))
+uint8_t *tlb_hit(struct tcg_cpu *cpu, uint64_t addr, int size, enum tcg_access acc)
 {
 	const struct tcg_tlb_entry *e = &cpu->tlb[(addr >> 12) & (TCG_TLB_SIZE - 1)];
 
@@ -33,7 +33,8 @@ static inline uint8_t *tlb_hit(struct tcg_cpu *cpu, uint64_t addr, int size,
 }
 
 /* Load @size (1, 2, 4, 8) bytes, zero-extended. */
-static inline uint64_t tcg_load(struct tcg_cpu *cpu, uint64_t addr, int size)
+static inline __attribute__((always_inline))
+uint64_t tcg_load(struct tcg_cpu *cpu, uint64_t addr, int size)
 {
 	uint8_t *p = tlb_hit(cpu, addr, size, TCG_READ);
 	uint64_t v = 0;
@@ -44,7 +45,8 @@ static inline uint64_t tcg_load(struct tcg_cpu *cpu, uint64_t addr, int size)
 	return v;
 }
 
-static inline void tcg_store(struct tcg_cpu *cpu, uint64_t addr, int size, uint64_t val)
+static inline __attribute__((always_inline))
+void tcg_store(struct tcg_cpu *cpu, uint64_t addr, int size, uint64_t val)
 {
 	uint8_t *p = tlb_hit(cpu, addr, size, TCG_WRITE);
 

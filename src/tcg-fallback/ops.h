@@ -119,27 +119,82 @@ static inline void set_flags(struct tcg_cpu *cpu, uint64_t f, uint64_t which)
 }
 
 /* ZF, SF and PF of result @r. */
-static inline uint64_t flags_szp(uint64_t r, int size)
+static inline __attribute__((always_inline)) uint64_t flags_szp(uint64_t r, int size)
 {
-	uint64_t f = 0;
-
 	r &= size_mask(size);
-	if (!r)
-		f |= X86_ZF;
-	if (r & sign_bit(size))
-		f |= X86_SF;
-	if (!__builtin_parity((unsigned int)(r & 0xff)))
-		f |= X86_PF;
-	return f;
+	return (uint64_t)(r == 0) << 6 |			/* ZF */
+	       (r >> (size * 8 - 1) & 1) << 7 |			/* SF */
+	       (uint64_t)!__builtin_parity((unsigned int)(r & 0xff)) << 2;	/* PF */
+}
+
+/* Whether condition @cc (0-15, as in jcc) holds for flags @f. */
+static inline __attribute__((always_inline)) bool tcg_cond_inline(uint64_t f, int cc)
+{
+	bool r;
+
+	switch (cc >> 1) {
+	case 0: r = f & X86_OF; break;
+	case 1: r = f & X86_CF; break;
+	case 2: r = f & X86_ZF; break;
+	case 3: r = f & (X86_CF | X86_ZF); break;
+	case 4: r = f & X86_SF; break;
+	case 5: r = f & X86_PF; break;
+	case 6: r = !(f & X86_SF) != !(f & X86_OF); break;
+	default: r = (f & X86_ZF) || !(f & X86_SF) != !(f & X86_OF); break;
+	}
+	return r ^ (cc & 1);
 }
 
 /* Whether condition @cc (0-15, as in jcc) holds. */
 bool tcg_cond(const struct tcg_cpu *cpu, int cc);
 
+static inline __attribute__((always_inline)) uint64_t arith_flags(uint64_t a, uint64_t b,
+								  uint64_t r, int size)
+{
+	return flags_szp(r, size) | ((a ^ b ^ r) & X86_AF);
+}
+
 /*
  * ADD..CMP (enum order = x86 /r order) on @a and @b of @size bytes with carry
  * in @cf; returns the result and sets *@flags to all six arithmetic flags.
+ * Flags are computed eagerly, bit for bit as the SDM defines them. Inline so
+ * that handlers specialised for one operation and size fold it.
  */
+static inline __attribute__((always_inline)) uint64_t
+alu_binop_inline(int op, uint64_t a, uint64_t b, int cf, int size, uint64_t *flags)
+{
+	uint64_t m = size_mask(size), r, f;
+	int c = 0;
+
+	a &= m;
+	b &= m;
+	switch (op) {
+	case X86_OP_ADC:
+		c = cf;
+		/* fallthrough */
+	case X86_OP_ADD:
+		r = (a + b + c) & m;
+		f = arith_flags(a, b, r, size) | (uint64_t)(c ? r <= a : r < a) |	/* CF */
+		    (((a ^ r) & (b ^ r)) >> (size * 8 - 1) & 1) << 11;		/* OF */
+		break;
+	case X86_OP_SBB:
+		c = cf;
+		/* fallthrough */
+	case X86_OP_SUB:
+	case X86_OP_CMP:
+		r = (a - b - c) & m;
+		f = arith_flags(a, b, r, size) | (uint64_t)(c ? a <= b : a < b) |	/* CF */
+		    (((a ^ b) & (a ^ r)) >> (size * 8 - 1) & 1) << 11;		/* OF */
+		break;
+	default:
+		r = op == X86_OP_AND ? a & b : op == X86_OP_OR ? a | b : a ^ b;
+		f = flags_szp(r, size);	/* CF = OF = 0; AF undefined, left 0 */
+		break;
+	}
+	*flags = f;
+	return r;
+}
+
 uint64_t alu_binop(int op, uint64_t a, uint64_t b, int cf, int size, uint64_t *flags);
 
 /* The stack pointer's width follows the mode (SS is taken as 32-bit outside 16-bit code). */

@@ -1,0 +1,706 @@
+/*
+ * Handlers specialised at decode time for the hottest instruction forms: the
+ * ALU group, test, inc/dec, imul, mov, movzx/movsx, lea, shifts and rotates
+ * by an immediate, jcc, jmp, push/pop, call/ret and indirect call/jmp, each
+ * for one operation, operand size and operand shape (register, immediate,
+ * memory at base, base + index * scale or an absolute address), so that the
+ * hot path has no operand-kind or size switch. They compute exactly what the
+ * generic handlers compute (the same inline arithmetic from ops.h);
+ * tcg_fast_handler() picks one only where its assumptions hold (64-bit mode
+ * among them), and returns NULL otherwise so that the generic handler runs.
+ * All are threaded: each goes on to the next instruction's handler itself.
+ */
+#include "exec.h"
+#include "ops.h"
+
+#define FAST __attribute__((hot))
+
+typedef void (*handler_t)(struct tcg_cpu *cpu, const struct tcg_binsn *e);
+
+/*
+ * Threaded dispatch: a handler that falls through retires its instruction
+ * and goes straight on to the next one's handler (a tail call), until the
+ * block's end (its sentinel returns), a write to code, a stop, or the budget.
+ */
+static inline __attribute__((always_inline)) void thread_next(struct tcg_cpu *cpu,
+							      const struct tcg_binsn *e)
+{
+	cpu->rip = e->next_rip;
+	cpu->icount++;
+	if (__builtin_expect(cpu->code_written | cpu->stop | (cpu->icount >= cpu->icount_end), 0))
+		return;
+	e[1].run(cpu, e + 1);
+}
+
+/* A handler for a non-branch instruction: @stmt, then on to the next one. */
+#define SEQ(name, stmt) \
+	static FAST void name(struct tcg_cpu *cpu, const struct tcg_binsn *e) \
+	{ \
+		const struct x86_insn *insn = &e->insn; \
+		stmt; \
+		thread_next(cpu, e); \
+	}
+
+/* A branch, which ends its block: @stmt sets cpu->next_rip when it is taken. */
+#define BRANCH(name, stmt) \
+	static FAST void name(struct tcg_cpu *cpu, const struct tcg_binsn *e) \
+	{ \
+		const struct x86_insn *insn = &e->insn; \
+		cpu->next_rip = e->next_rip; \
+		stmt; \
+		cpu->rip = cpu->next_rip; \
+		cpu->icount++; \
+	}
+
+/* Memory operand shapes: base, base + index * scale, absolute, anything (tcg_ea). */
+enum { EA_B, EA_BI, EA_D, EA_GEN };
+
+/* Base and index are real registers, no segment base, 64-bit addresses. */
+static inline __attribute__((always_inline)) uint64_t fast_ea(const struct tcg_cpu *cpu,
+							      const struct x86_insn *insn,
+							      int shape)
+{
+	if (shape == EA_B)
+		return cpu->gpr[insn->base] + insn->disp;
+	if (shape == EA_BI)
+		return cpu->gpr[insn->base] + cpu->gpr[insn->index] * insn->scale + insn->disp;
+	if (shape == EA_D)
+		return insn->disp;
+	return tcg_ea(cpu, insn);
+}
+
+/* A register (0-15, no AH..BH) of a constant size. */
+static inline __attribute__((always_inline)) uint64_t rget(const struct tcg_cpu *cpu, int reg,
+							   int size)
+{
+	return cpu->gpr[reg] & size_mask(size);
+}
+
+static inline __attribute__((always_inline)) void rset(struct tcg_cpu *cpu, int reg, int size,
+						       uint64_t v)
+{
+	uint64_t *r = &cpu->gpr[reg];
+
+	if (size == 8)
+		*r = v;
+	else if (size == 4)
+		*r = (uint32_t)v;
+	else
+		*r = (*r & ~size_mask(size)) | (v & size_mask(size));
+}
+
+static inline __attribute__((always_inline)) void setfl(struct tcg_cpu *cpu, uint64_t f,
+							uint64_t which)
+{
+	cpu->rflags = (cpu->rflags & ~which) | (f & which);
+}
+
+/* Operand shapes of two-operand forms. */
+enum { F_RR, F_RI, F_RM, F_MR, F_MI };
+
+/* dst op= src for ALU operation @op (ADD..CMP) or TEST (written as AND, no store). */
+static inline __attribute__((always_inline)) void alu2(struct tcg_cpu *cpu,
+						       const struct x86_insn *insn, int op,
+						       int size, int form, int shape, bool store)
+{
+	const int d = insn->opnd[0].reg, s = insn->opnd[1].reg;
+	uint64_t a, b, r, f, addr = 0;
+
+	switch (form) {
+	case F_RR:
+		a = rget(cpu, d, size);
+		b = rget(cpu, s, size);
+		break;
+	case F_RI:
+		a = rget(cpu, d, size);
+		b = insn->imm;
+		break;
+	case F_RM:
+		addr = fast_ea(cpu, insn, shape);
+		a = rget(cpu, d, size);
+		b = tcg_load(cpu, addr, size);
+		break;
+	case F_MR:
+		addr = fast_ea(cpu, insn, shape);
+		a = tcg_load(cpu, addr, size);
+		b = rget(cpu, s, size);
+		break;
+	default:
+		addr = fast_ea(cpu, insn, shape);
+		a = tcg_load(cpu, addr, size);
+		b = insn->imm;
+		break;
+	}
+	r = alu_binop_inline(op, a, b, cpu->rflags & X86_CF, size, &f);
+	if (store) {
+		if (form == F_MR || form == F_MI)
+			tcg_store(cpu, addr, size, r);
+		else
+			rset(cpu, d, size, r);
+	}
+	setfl(cpu, f, X86_FL_ARITH);
+}
+
+#define ALU_SHAPES(name, op, size, form, store) \
+	SEQ(name##_b, alu2(cpu, insn, op, size, form, EA_B, store)) \
+	SEQ(name##_bi, alu2(cpu, insn, op, size, form, EA_BI, store)) \
+	SEQ(name##_d, alu2(cpu, insn, op, size, form, EA_D, store)) \
+	SEQ(name##_g, alu2(cpu, insn, op, size, form, EA_GEN, store))
+
+#define ALU_FORMS(name, op, size, store) \
+	SEQ(name##_rr, alu2(cpu, insn, op, size, F_RR, EA_GEN, store)) \
+	SEQ(name##_ri, alu2(cpu, insn, op, size, F_RI, EA_GEN, store)) \
+	ALU_SHAPES(name##_rm, op, size, F_RM, store) \
+	ALU_SHAPES(name##_mr, op, size, F_MR, store) \
+	ALU_SHAPES(name##_mi, op, size, F_MI, store)
+
+#define ALU_SIZES(name, op, store) \
+	ALU_FORMS(name##1, op, 1, store) ALU_FORMS(name##2, op, 2, store) \
+	ALU_FORMS(name##4, op, 4, store) ALU_FORMS(name##8, op, 8, store)
+
+ALU_SIZES(add, X86_OP_ADD, true)
+ALU_SIZES(or, X86_OP_OR, true)
+ALU_SIZES(adc, X86_OP_ADC, true)
+ALU_SIZES(sbb, X86_OP_SBB, true)
+ALU_SIZES(and, X86_OP_AND, true)
+ALU_SIZES(sub, X86_OP_SUB, true)
+ALU_SIZES(xor, X86_OP_XOR, true)
+ALU_SIZES(cmp, X86_OP_CMP, false)
+ALU_SIZES(test, X86_OP_AND, false)
+
+/* [form][shape]: F_RR and F_RI have one shape (index 0). */
+#define ALU_TAB(name) { \
+	{ name##_rr, NULL, NULL, NULL }, { name##_ri, NULL, NULL, NULL }, \
+	{ name##_rm_b, name##_rm_bi, name##_rm_d, name##_rm_g }, \
+	{ name##_mr_b, name##_mr_bi, name##_mr_d, name##_mr_g }, \
+	{ name##_mi_b, name##_mi_bi, name##_mi_d, name##_mi_g } }
+#define ALU_TAB_SIZES(name) \
+	{ ALU_TAB(name##1), ALU_TAB(name##2), ALU_TAB(name##4), ALU_TAB(name##8) }
+
+/* [op - ADD, or 8 for TEST][log2 size][form][shape] */
+static const handler_t alu_tab[9][4][5][4] = {
+	ALU_TAB_SIZES(add), ALU_TAB_SIZES(or), ALU_TAB_SIZES(adc), ALU_TAB_SIZES(sbb),
+	ALU_TAB_SIZES(and), ALU_TAB_SIZES(sub), ALU_TAB_SIZES(xor), ALU_TAB_SIZES(cmp),
+	ALU_TAB_SIZES(test),
+};
+
+/* inc/dec of a register: add/sub 1 keeping CF. */
+static inline __attribute__((always_inline)) void incdec(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn, int op,
+							 int size)
+{
+	int d = insn->opnd[0].reg;
+	uint64_t f, r = alu_binop_inline(op, rget(cpu, d, size), 1, 0, size, &f);
+
+	rset(cpu, d, size, r);
+	setfl(cpu, f, X86_FL_ARITH & ~X86_CF);
+}
+
+SEQ(inc4, incdec(cpu, insn, X86_OP_ADD, 4))
+SEQ(inc8, incdec(cpu, insn, X86_OP_ADD, 8))
+SEQ(dec4, incdec(cpu, insn, X86_OP_SUB, 4))
+SEQ(dec8, incdec(cpu, insn, X86_OP_SUB, 8))
+
+/* mov in its shapes. */
+static inline __attribute__((always_inline)) void mov2(struct tcg_cpu *cpu,
+						       const struct x86_insn *insn, int size,
+						       int form, int shape)
+{
+	switch (form) {
+	case F_RR:
+		rset(cpu, insn->opnd[0].reg, size, rget(cpu, insn->opnd[1].reg, size));
+		break;
+	case F_RI:
+		rset(cpu, insn->opnd[0].reg, size, insn->imm);
+		break;
+	case F_RM:
+		rset(cpu, insn->opnd[0].reg, size, tcg_load(cpu, fast_ea(cpu, insn, shape), size));
+		break;
+	case F_MR:
+		tcg_store(cpu, fast_ea(cpu, insn, shape), size, rget(cpu, insn->opnd[1].reg, size));
+		break;
+	default:
+		tcg_store(cpu, fast_ea(cpu, insn, shape), size, insn->imm);
+		break;
+	}
+}
+
+#define MOV_FORMS(name, size) \
+	SEQ(name##_rr, mov2(cpu, insn, size, F_RR, EA_GEN)) \
+	SEQ(name##_ri, mov2(cpu, insn, size, F_RI, EA_GEN)) \
+	SEQ(name##_rm_b, mov2(cpu, insn, size, F_RM, EA_B)) \
+	SEQ(name##_rm_bi, mov2(cpu, insn, size, F_RM, EA_BI)) \
+	SEQ(name##_rm_d, mov2(cpu, insn, size, F_RM, EA_D)) \
+	SEQ(name##_rm_g, mov2(cpu, insn, size, F_RM, EA_GEN)) \
+	SEQ(name##_mr_b, mov2(cpu, insn, size, F_MR, EA_B)) \
+	SEQ(name##_mr_bi, mov2(cpu, insn, size, F_MR, EA_BI)) \
+	SEQ(name##_mr_d, mov2(cpu, insn, size, F_MR, EA_D)) \
+	SEQ(name##_mr_g, mov2(cpu, insn, size, F_MR, EA_GEN)) \
+	SEQ(name##_mi_b, mov2(cpu, insn, size, F_MI, EA_B)) \
+	SEQ(name##_mi_bi, mov2(cpu, insn, size, F_MI, EA_BI)) \
+	SEQ(name##_mi_d, mov2(cpu, insn, size, F_MI, EA_D)) \
+	SEQ(name##_mi_g, mov2(cpu, insn, size, F_MI, EA_GEN))
+
+MOV_FORMS(mov1, 1)
+MOV_FORMS(mov2, 2)
+MOV_FORMS(mov4, 4)
+MOV_FORMS(mov8, 8)
+
+static const handler_t mov_tab[4][5][4] = {
+	ALU_TAB(mov1), ALU_TAB(mov2), ALU_TAB(mov4), ALU_TAB(mov8),
+};
+
+/* movzx/movsx to a 32- or 64-bit register from a byte or word. */
+static inline __attribute__((always_inline)) void movx(struct tcg_cpu *cpu,
+						       const struct x86_insn *insn, int dsize,
+						       int ssize, bool sign, int form, int shape)
+{
+	uint64_t v;
+
+	if (form == F_RR)
+		v = rget(cpu, insn->opnd[1].reg, ssize);
+	else
+		v = tcg_load(cpu, fast_ea(cpu, insn, shape), ssize);
+	if (sign)
+		v = sext(v, ssize);
+	rset(cpu, insn->opnd[0].reg, dsize, v);
+}
+
+#define MOVX_FORMS(name, dsize, ssize, sign) \
+	SEQ(name##_rr, movx(cpu, insn, dsize, ssize, sign, F_RR, EA_GEN)) \
+	SEQ(name##_rm_b, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_B)) \
+	SEQ(name##_rm_bi, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_BI)) \
+	SEQ(name##_rm_d, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_D)) \
+	SEQ(name##_rm_g, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_GEN))
+#define MOVX_TAB(name) { name##_rr, name##_rm_b, name##_rm_bi, name##_rm_d, name##_rm_g }
+
+MOVX_FORMS(movzx41, 4, 1, false)
+MOVX_FORMS(movzx42, 4, 2, false)
+MOVX_FORMS(movzx81, 8, 1, false)
+MOVX_FORMS(movzx82, 8, 2, false)
+MOVX_FORMS(movsx41, 4, 1, true)
+MOVX_FORMS(movsx42, 4, 2, true)
+MOVX_FORMS(movsx81, 8, 1, true)
+MOVX_FORMS(movsx82, 8, 2, true)
+
+/* [sign][dsize 8][ssize 2][rr, rm_b, rm_bi, rm_d, rm_g] */
+static const handler_t movx_tab[2][2][2][5] = {
+	{ { MOVX_TAB(movzx41), MOVX_TAB(movzx42) }, { MOVX_TAB(movzx81), MOVX_TAB(movzx82) } },
+	{ { MOVX_TAB(movsx41), MOVX_TAB(movsx42) }, { MOVX_TAB(movsx81), MOVX_TAB(movsx82) } },
+};
+
+/* lea with 64-bit addresses (the offset only: no segment base). */
+static inline __attribute__((always_inline)) void lea8_b_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	cpu->gpr[insn->opnd[0].reg] = cpu->gpr[insn->base] + insn->disp;
+}
+
+static inline __attribute__((always_inline)) void lea8_bi_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	cpu->gpr[insn->opnd[0].reg] = cpu->gpr[insn->base] +
+				      cpu->gpr[insn->index] * insn->scale + insn->disp;
+}
+
+static inline __attribute__((always_inline)) void lea8_d_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	cpu->gpr[insn->opnd[0].reg] = insn->disp;
+}
+
+static inline __attribute__((always_inline)) void lea4_d_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	cpu->gpr[insn->opnd[0].reg] = (uint32_t)insn->disp;
+}
+
+static inline __attribute__((always_inline)) void lea4_b_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	cpu->gpr[insn->opnd[0].reg] = (uint32_t)(cpu->gpr[insn->base] + insn->disp);
+}
+
+static inline __attribute__((always_inline)) void lea4_bi_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	cpu->gpr[insn->opnd[0].reg] = (uint32_t)(cpu->gpr[insn->base] +
+						 cpu->gpr[insn->index] * insn->scale +
+						 insn->disp);
+}
+
+/* shl/shr/sar of a register by a nonzero immediate count (already masked). */
+static inline __attribute__((always_inline)) void shimm(struct tcg_cpu *cpu,
+							const struct x86_insn *insn, int op,
+							int size)
+{
+	const int bits = size * 8, d = insn->opnd[0].reg;
+	const unsigned int count = insn->imm & (size == 8 ? 63 : 31);
+	uint64_t a = rget(cpu, d, size), m = size_mask(size), msb = sign_bit(size), r, f = 0;
+	unsigned int cf, of;
+
+	if (op == X86_OP_SHR) {
+		r = a >> count;
+		cf = (a >> (count - 1)) & 1;
+		of = !!(a & msb);
+	} else if (op == X86_OP_SAR) {
+		int64_t sa = (int64_t)sext(a, size);
+
+		r = (uint64_t)(sa >> count) & m;
+		cf = (sa >> (count - 1)) & 1;
+		of = 0;
+	} else {
+		r = (a << count) & m;
+		cf = (a >> (bits - count)) & 1;
+		of = !!(r & msb) ^ cf;
+	}
+	rset(cpu, d, size, r);
+	f = flags_szp(r, size) | (cf ? X86_CF : 0) | (of ? X86_OF : 0);
+	setfl(cpu, f, X86_FL_ARITH);
+}
+
+/* rol/ror of a register by a nonzero immediate count: CF and OF only. */
+static inline __attribute__((always_inline)) void rotimm(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn, bool left,
+							 int size)
+{
+	const int bits = size * 8, d = insn->opnd[0].reg;
+	const unsigned int c = insn->imm & (size == 8 ? 63 : 31);
+	uint64_t a = rget(cpu, d, size), m = size_mask(size), msb = sign_bit(size), r;
+	unsigned int cf, of;
+
+	if (left) {
+		r = ((a << c) | (a >> (bits - c))) & m;
+		cf = r & 1;
+		of = !!(r & msb) ^ cf;
+	} else {
+		r = ((a >> c) | (a << (bits - c))) & m;
+		cf = !!(r & msb);
+		of = cf ^ !!(r & (msb >> 1));
+	}
+	rset(cpu, d, size, r);
+	setfl(cpu, (cf ? X86_CF : 0) | (of ? X86_OF : 0), X86_CF | X86_OF);
+}
+
+SEQ(rol4, rotimm(cpu, insn, true, 4))
+SEQ(rol8, rotimm(cpu, insn, true, 8))
+SEQ(ror4, rotimm(cpu, insn, false, 4))
+SEQ(ror8, rotimm(cpu, insn, false, 8))
+
+SEQ(shl4, shimm(cpu, insn, X86_OP_SHL, 4))
+SEQ(shl8, shimm(cpu, insn, X86_OP_SHL, 8))
+SEQ(shr4, shimm(cpu, insn, X86_OP_SHR, 4))
+SEQ(shr8, shimm(cpu, insn, X86_OP_SHR, 8))
+SEQ(sar4, shimm(cpu, insn, X86_OP_SAR, 4))
+SEQ(sar8, shimm(cpu, insn, X86_OP_SAR, 8))
+
+/* jcc in 64-bit mode, per condition. */
+#define JCC(cc) BRANCH(jcc##cc, if (tcg_cond_inline(cpu->rflags, cc)) cpu->next_rip += insn->imm)
+JCC(0) JCC(1) JCC(2) JCC(3) JCC(4) JCC(5) JCC(6) JCC(7)
+JCC(8) JCC(9) JCC(10) JCC(11) JCC(12) JCC(13) JCC(14) JCC(15)
+
+static const handler_t jcc_tab[16] = {
+	jcc0, jcc1, jcc2, jcc3, jcc4, jcc5, jcc6, jcc7,
+	jcc8, jcc9, jcc10, jcc11, jcc12, jcc13, jcc14, jcc15,
+};
+
+static inline __attribute__((always_inline)) void jmp64_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	cpu->next_rip += insn->imm;
+}
+
+/* The 64-bit stack: the push stores before rsp changes, so a fault leaves it. */
+static inline __attribute__((always_inline)) void push64_r_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	uint64_t sp = cpu->gpr[4] - 8;
+
+	tcg_store(cpu, sp, 8, cpu->gpr[insn->opnd[0].reg]);
+	cpu->gpr[4] = sp;
+}
+
+static inline __attribute__((always_inline)) void pop64_r_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	uint64_t sp = cpu->gpr[4], v = tcg_load(cpu, sp, 8);
+
+	cpu->gpr[4] = sp + 8;
+	cpu->gpr[insn->opnd[0].reg] = v;
+}
+
+static inline __attribute__((always_inline)) void call64_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	uint64_t sp = cpu->gpr[4] - 8;
+
+	tcg_store(cpu, sp, 8, cpu->next_rip);
+	cpu->gpr[4] = sp;
+	cpu->next_rip += insn->imm;
+}
+
+static inline __attribute__((always_inline)) void ret64_(struct tcg_cpu *cpu,
+							 const struct x86_insn *insn)
+{
+	uint64_t sp = cpu->gpr[4], t = tcg_load(cpu, sp, 8);
+
+	cpu->gpr[4] = sp + 8;
+	cpu->next_rip = t;
+}
+
+/* imul r, r/m and imul r, r/m, imm of 32 or 64 bits. */
+static inline __attribute__((always_inline)) void imul(struct tcg_cpu *cpu,
+						       const struct x86_insn *insn, int size,
+						       int form, int shape, bool three)
+{
+	uint64_t a, b, lo, f;
+	bool of;
+
+	if (form == F_RR)
+		b = rget(cpu, insn->opnd[1].reg, size);
+	else
+		b = tcg_load(cpu, fast_ea(cpu, insn, shape), size);
+	if (three) {
+		a = b;
+		b = insn->imm & size_mask(size);
+	} else {
+		a = rget(cpu, insn->opnd[0].reg, size);
+	}
+	if (size == 8) {
+		int64_t p;
+
+		of = __builtin_mul_overflow((int64_t)a, (int64_t)b, &p);
+		lo = (uint64_t)p;
+	} else {
+		int32_t p;
+
+		of = __builtin_mul_overflow((int32_t)a, (int32_t)b, &p);
+		lo = (uint32_t)p;
+	}
+	rset(cpu, insn->opnd[0].reg, size, lo);
+	f = flags_szp(lo, size) | (of ? X86_CF | X86_OF : 0);
+	setfl(cpu, f, X86_FL_ARITH);
+}
+
+#define IMUL_FORMS(name, size, three) \
+	SEQ(name##_r, imul(cpu, insn, size, F_RR, EA_GEN, three)) \
+	SEQ(name##_b, imul(cpu, insn, size, F_RM, EA_B, three)) \
+	SEQ(name##_bi, imul(cpu, insn, size, F_RM, EA_BI, three)) \
+	SEQ(name##_d, imul(cpu, insn, size, F_RM, EA_D, three)) \
+	SEQ(name##_g, imul(cpu, insn, size, F_RM, EA_GEN, three))
+#define IMUL_TAB(name) { name##_b, name##_bi, name##_d, name##_g, name##_r }
+
+IMUL_FORMS(imul4, 4, false)
+IMUL_FORMS(imul8, 8, false)
+IMUL_FORMS(imul4i, 4, true)
+IMUL_FORMS(imul8i, 8, true)
+
+/* [three][size 8][shape, or 4 for a register] */
+static const handler_t imul_tab[2][2][5] = {
+	{ IMUL_TAB(imul4), IMUL_TAB(imul8) }, { IMUL_TAB(imul4i), IMUL_TAB(imul8i) },
+};
+
+/* Indirect call and jmp in 64-bit mode: the target is read before the push. */
+static inline __attribute__((always_inline)) void branch_ind(struct tcg_cpu *cpu,
+							     const struct x86_insn *insn,
+							     int shape, bool reg, bool call)
+{
+	uint64_t t;
+
+	if (reg)
+		t = cpu->gpr[insn->opnd[0].reg];
+	else
+		t = tcg_load(cpu, fast_ea(cpu, insn, shape), 8);
+	if (call) {
+		uint64_t sp = cpu->gpr[4] - 8;
+
+		tcg_store(cpu, sp, 8, cpu->next_rip);
+		cpu->gpr[4] = sp;
+	}
+	cpu->next_rip = t;
+}
+
+#define BRANCH_IND(name, call) \
+	BRANCH(name##_b, branch_ind(cpu, insn, EA_B, false, call)) \
+	BRANCH(name##_bi, branch_ind(cpu, insn, EA_BI, false, call)) \
+	BRANCH(name##_d, branch_ind(cpu, insn, EA_D, false, call)) \
+	BRANCH(name##_g, branch_ind(cpu, insn, EA_GEN, false, call)) \
+	BRANCH(name##_r, branch_ind(cpu, insn, EA_GEN, true, call))
+
+BRANCH_IND(callind, true)
+BRANCH_IND(jmpind, false)
+
+static const handler_t branch_ind_tab[2][5] = {
+	IMUL_TAB(jmpind), IMUL_TAB(callind),
+};
+
+SEQ(lea8_b, lea8_b_(cpu, insn))
+SEQ(lea8_bi, lea8_bi_(cpu, insn))
+SEQ(lea8_d, lea8_d_(cpu, insn))
+SEQ(lea4_d, lea4_d_(cpu, insn))
+SEQ(lea4_b, lea4_b_(cpu, insn))
+SEQ(lea4_bi, lea4_bi_(cpu, insn))
+SEQ(push64_r, push64_r_(cpu, insn))
+SEQ(pop64_r, pop64_r_(cpu, insn))
+BRANCH(jmp64, jmp64_(cpu, insn))
+BRANCH(call64, call64_(cpu, insn))
+BRANCH(ret64, ret64_(cpu, insn))
+
+static int size_log2(int size)
+{
+	return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : size == 8 ? 3 : -1;
+}
+
+/* A general register operand without AH..BH. */
+static bool plain_reg(const struct x86_operand *o)
+{
+	return o->kind == X86_OPND_REG && o->reg < 16;
+}
+
+/* The shape of @insn's memory operand for fast_ea(), for 64-bit mode. */
+static int ea_shape(const struct x86_insn *insn)
+{
+	if (insn->addrsize != 8 || insn->seg == X86_SEG_FS || insn->seg == X86_SEG_GS)
+		return EA_GEN;
+	if (insn->base == X86_REG_NONE && insn->index == X86_REG_NONE)
+		return EA_D;
+	if (insn->base >= 16)
+		return EA_GEN;
+	if (insn->index == X86_REG_NONE)
+		return EA_B;
+	return insn->index < 16 ? EA_BI : EA_GEN;
+}
+
+/* Form of a two-operand instruction whose operands both have the operation size. */
+static int form_of(const struct x86_insn *insn)
+{
+	const struct x86_operand *d = &insn->opnd[0], *s = &insn->opnd[1];
+
+	if (insn->nopnd != 2 || d->size != insn->opsize)
+		return -1;
+	if (s->kind != X86_OPND_IMM && s->size != insn->opsize)
+		return -1;
+	if (plain_reg(d)) {
+		if (plain_reg(s))
+			return F_RR;
+		if (s->kind == X86_OPND_IMM)
+			return F_RI;
+		if (s->kind == X86_OPND_MEM)
+			return F_RM;
+	} else if (d->kind == X86_OPND_MEM) {
+		if (plain_reg(s))
+			return F_MR;
+		if (s->kind == X86_OPND_IMM)
+			return F_MI;
+	}
+	return -1;
+}
+
+handler_t tcg_fast_handler(const struct x86_insn *insn, int mode)
+{
+	int lg = size_log2(insn->opsize), form, shape;
+
+	if (mode != 64 || lg < 0)
+		return NULL;
+	shape = insn->memop ? ea_shape(insn) : 0;
+	switch (insn->op) {
+	case X86_OP_ADD: case X86_OP_OR: case X86_OP_ADC: case X86_OP_SBB:
+	case X86_OP_AND: case X86_OP_SUB: case X86_OP_XOR: case X86_OP_CMP:
+	case X86_OP_TEST:
+		form = form_of(insn);
+		if (form < 0 || (insn->op == X86_OP_TEST && form == F_RM))
+			return NULL;
+		return alu_tab[insn->op == X86_OP_TEST ? 8 : insn->op - X86_OP_ADD][lg][form][shape];
+	case X86_OP_MOV:
+		form = form_of(insn);
+		if (form < 0)
+			return NULL;
+		return mov_tab[lg][form][shape];
+	case X86_OP_MOVZX:
+	case X86_OP_MOVSX: {
+		const struct x86_operand *d = &insn->opnd[0], *s = &insn->opnd[1];
+
+		if (insn->nopnd != 2 || !plain_reg(d) || d->size != insn->opsize || lg < 2)
+			return NULL;
+		if (s->size != 1 && s->size != 2)
+			return NULL;
+		if (!plain_reg(s) && s->kind != X86_OPND_MEM)
+			return NULL;
+		return movx_tab[insn->op == X86_OP_MOVSX][lg == 3][s->size == 2]
+			       [plain_reg(s) ? 0 : 1 + shape];
+	}
+	case X86_OP_LEA:
+		if (!plain_reg(&insn->opnd[0]) || lg < 2 || shape == EA_GEN ||
+		    insn->opnd[0].size != insn->opsize)
+			return NULL;
+		if (lg == 3)
+			return shape == EA_B ? lea8_b : shape == EA_BI ? lea8_bi : lea8_d;
+		return shape == EA_B ? lea4_b : shape == EA_BI ? lea4_bi : lea4_d;
+	case X86_OP_INC:
+	case X86_OP_DEC:
+		if (insn->nopnd != 1 || !plain_reg(&insn->opnd[0]) || lg < 2 ||
+		    insn->opnd[0].size != insn->opsize)
+			return NULL;
+		if (insn->op == X86_OP_INC)
+			return lg == 3 ? inc8 : inc4;
+		return lg == 3 ? dec8 : dec4;
+	case X86_OP_SHL: case X86_OP_SAL: case X86_OP_SHR: case X86_OP_SAR:
+	case X86_OP_ROL: case X86_OP_ROR:
+		if (insn->nopnd != 2 || !plain_reg(&insn->opnd[0]) || lg < 2 ||
+		    insn->opnd[0].size != insn->opsize || insn->opnd[1].kind != X86_OPND_IMM ||
+		    !(insn->imm & (lg == 3 ? 63 : 31)))
+			return NULL;
+		if (insn->op == X86_OP_ROL)
+			return lg == 3 ? rol8 : rol4;
+		if (insn->op == X86_OP_ROR)
+			return lg == 3 ? ror8 : ror4;
+		if (insn->op == X86_OP_SHR)
+			return lg == 3 ? shr8 : shr4;
+		if (insn->op == X86_OP_SAR)
+			return lg == 3 ? sar8 : sar4;
+		return lg == 3 ? shl8 : shl4;
+	case X86_OP_IMUL2: {
+		bool three = insn->nopnd == 3;
+		const struct x86_operand *s = &insn->opnd[1];
+
+		if (lg < 2 || !plain_reg(&insn->opnd[0]) || insn->opnd[0].size != insn->opsize ||
+		    s->size != insn->opsize || (insn->nopnd != 2 && insn->nopnd != 3))
+			return NULL;
+		if (three && (insn->opnd[2].kind != X86_OPND_IMM ||
+			      insn->opnd[2].size != insn->opsize))
+			return NULL;
+		if (!plain_reg(s) && s->kind != X86_OPND_MEM)
+			return NULL;
+		return imul_tab[three][lg == 3][plain_reg(s) ? 4 : shape];
+	}
+	case X86_OP_CALL_IND:
+	case X86_OP_JMP_IND: {
+		const struct x86_operand *o = &insn->opnd[0];
+
+		if (lg != 3 || insn->nopnd != 1 || o->size != 8 ||
+		    (!plain_reg(o) && o->kind != X86_OPND_MEM))
+			return NULL;
+		return branch_ind_tab[insn->op == X86_OP_CALL_IND][plain_reg(o) ? 4 : shape];
+	}
+	case X86_OP_JCC:
+		return jcc_tab[insn->cond & 15];
+	case X86_OP_JMP:
+		return jmp64;
+	case X86_OP_CALL:
+		return lg == 3 ? call64 : NULL;
+	case X86_OP_RET:
+		return lg == 3 && !insn->nopnd ? ret64 : NULL;
+	case X86_OP_PUSH:
+		if (lg != 3 || insn->nopnd != 1 || !plain_reg(&insn->opnd[0]) ||
+		    insn->opnd[0].size != 8)
+			return NULL;
+		return push64_r;
+	case X86_OP_POP:
+		if (lg != 3 || insn->nopnd != 1 || !plain_reg(&insn->opnd[0]) ||
+		    insn->opnd[0].size != 8)
+			return NULL;
+		return pop64_r;
+	default:
+		return NULL;
+	}
+}
