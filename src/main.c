@@ -11,6 +11,7 @@
 #include "spry/exit.h"
 #include "spry/kvm.h"
 #include "spry/log.h"
+#include "spry/tcg.h"
 #include "spry/tcg_user.h"
 #include "spry/vm.h"
 
@@ -39,13 +40,25 @@ static const struct accel_ops *select_accel(const struct vm_config *cfg)
 			spry_info("--accel kvm: %s; running anyway, slowly", why);
 		return &kvm_accel_ops;
 	case ACCEL_TCG:
-		spry_err("--accel tcg: TCG-lite is not available in this build yet");
-		return NULL;
+		if (!tcg_accel_can_run(cfg, why, sizeof(why))) {
+			spry_err("--accel tcg: %s", why);
+			return NULL;
+		}
+		return &tcg_accel_ops;
 	default:
 		if (p == KVM_PROBE_NATIVE)
 			return &kvm_accel_ops;
-		spry_err("--accel auto: %s, and TCG-lite is not available in this build yet", why);
-		return NULL;
+		{
+			char tcg_why[256];
+
+			if (!tcg_accel_can_run(cfg, tcg_why, sizeof(tcg_why))) {
+				spry_err("--accel auto: %s, and %s", why, tcg_why);
+				return NULL;
+			}
+		}
+		spry_info("--accel auto: %s; falling back to TCG-lite (interpreter: one vCPU, "
+			  "no interrupts, no Linux yet)", why);
+		return &tcg_accel_ops;
 	}
 }
 

@@ -8,6 +8,7 @@
 #ifndef SPRY_BOOT_H
 #define SPRY_BOOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,5 +70,11 @@ int boot_load(struct guest_memory *gm, const struct boot_config *cfg,
 	      char *err, size_t errlen);
 
 const char *boot_protocol_name(enum boot_protocol p);
+
+/*
+ * Whether @data is a Linux kernel: a bzImage naming its version, or an ELF
+ * vmlinux with notes owned by "Linux". Reads only inside the buffer.
+ */
+bool boot_image_is_linux(const uint8_t *data, size_t size);
 
 #endif

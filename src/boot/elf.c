@@ -128,16 +128,21 @@ static int note_entry(struct boot_ctx *ctx, const uint8_t *desc, uint32_t descsz
 	return 1;
 }
 
-/* Walk the notes of one PT_NOTE segment; 1 with @entry set if the PVH note is there. */
+/*
+ * Walk the notes of one PT_NOTE segment for one owned by @owner (of @type, or
+ * of any type when @type is negative); 1 with @note filled when found.
+ */
 static int scan_notes(struct boot_ctx *ctx, const struct elf_image *elf,
-		      const struct elf_segment *seg, uint32_t *entry)
+		      const struct elf_segment *seg, const char *owner, int64_t type,
+		      struct elf_note *note)
 {
 	uint64_t align = seg->align == 8 ? 8 : 4;
 	const uint8_t *p = elf->data + seg->offset;
 	uint64_t left = seg->filesz;
+	uint32_t owner_size = (uint32_t)strlen(owner) + 1;
 
 	while (left >= NOTE_HDR_SIZE) {
-		uint32_t namesz = rd32(p), descsz = rd32(p + 4), type = rd32(p + 8);
+		uint32_t namesz = rd32(p), descsz = rd32(p + 4), ntype = rd32(p + 8);
 		uint64_t name_len = boot_align_up(namesz, align);
 		uint64_t desc_len = boot_align_up(descsz, align);
 
@@ -145,16 +150,20 @@ static int scan_notes(struct boot_ctx *ctx, const struct elf_image *elf,
 		    desc_len > left - NOTE_HDR_SIZE - name_len)
 			return boot_fail(ctx, "ELF note sizes (%u, %u) overrun their segment",
 					 namesz, descsz);
-		if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
-		    !memcmp(p + NOTE_HDR_SIZE, "Xen", 4))
-			return note_entry(ctx, p + NOTE_HDR_SIZE + name_len, descsz, entry);
+		if ((type < 0 || ntype == type) && namesz == owner_size &&
+		    !memcmp(p + NOTE_HDR_SIZE, owner, owner_size)) {
+			note->desc = p + NOTE_HDR_SIZE + name_len;
+			note->descsz = descsz;
+			return 1;
+		}
 		p += NOTE_HDR_SIZE + name_len + desc_len;
 		left -= NOTE_HDR_SIZE + name_len + desc_len;
 	}
 	return 0;
 }
 
-int elf_pvh_entry(struct boot_ctx *ctx, const struct elf_image *elf, uint32_t *entry)
+int elf_find_note(struct boot_ctx *ctx, const struct elf_image *elf, const char *owner,
+		  int64_t type, struct elf_note *note)
 {
 	struct elf_segment seg;
 
@@ -166,11 +175,19 @@ int elf_pvh_entry(struct boot_ctx *ctx, const struct elf_image *elf, uint32_t *e
 			continue;
 		if (!in_file(elf, seg.offset, seg.filesz))
 			return boot_fail(ctx, "ELF note segment %u lies outside the file", i);
-		r = scan_notes(ctx, elf, &seg, entry);
+		r = scan_notes(ctx, elf, &seg, owner, type, note);
 		if (r)
 			return r;
 	}
 	return 0;
+}
+
+int elf_pvh_entry(struct boot_ctx *ctx, const struct elf_image *elf, uint32_t *entry)
+{
+	struct elf_note note;
+	int r = elf_find_note(ctx, elf, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &note);
+
+	return r == 1 ? note_entry(ctx, note.desc, note.descsz, entry) : r;
 }
 
 static int check_segment(struct boot_ctx *ctx, const struct elf_image *elf,

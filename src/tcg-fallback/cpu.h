@@ -42,9 +42,15 @@
  *                        initial stack, the guest region map, system calls
  *                        passed to the host (see user.h)
  *
- * Not yet (issue 4): the 4-level page walk and MMIO through the buses (a VM's
- * tlb_fill), atomic LOCK for SMP guests (one vCPU thread is exact today), x87
- * arithmetic, SSE3 and later, and the accel_ops glue.
+ *   accel.c              the accelerator (struct accel_ops tcg_accel_ops): a
+ *                        single-vCPU VM at CPL 0 with the 4-level page walk as
+ *                        tlb_fill, pages outside RAM going to the MMIO bus
+ *                        (env->mmio), the system instructions (env->sysinsn:
+ *                        CRn, MSRs, lgdt/lidt, far transfers, in/out, hlt) and
+ *                        exceptions delivered through the long-mode IDT
+ *
+ * Not yet (issue 4): interrupts (no irqchip), SMP and atomic LOCK for it, 32-bit
+ * paging, IDT delivery outside long mode, x87 arithmetic, SSE3 and later.
  */
 #ifndef SPRY_TCG_CPU_H
 #define SPRY_TCG_CPU_H
@@ -89,7 +95,22 @@ struct tcg_env_ops {
 			uint8_t **host);
 	/* The syscall instruction; may set cpu->stop. */
 	void (*syscall)(struct tcg_cpu *cpu);
+	/*
+	 * System instructions (X86_OP_SYSINSN, and hlt): mode switches, control
+	 * registers, MSRs, port I/O. NULL outside a VM, where they raise #GP as
+	 * at CPL 3. May set cpu->stop and change cpu->mode.
+	 */
+	void (*sysinsn)(struct tcg_cpu *cpu, const struct x86_insn *insn);
+	/*
+	 * An access of @size bytes (1, 2, 4, 8) to physical address @phys that
+	 * is not RAM; tlb_fill returned TCG_FILL_MMIO for its page. May be NULL
+	 * where tlb_fill never does.
+	 */
+	void (*mmio)(struct tcg_cpu *cpu, uint64_t phys, void *data, int size, bool write);
 };
+
+/* tlb_fill's answer for a page that is not RAM: cpu->mmio_phys holds its physical address. */
+#define TCG_FILL_MMIO (-1)
 
 struct tcg_tlb_entry {
 	uint64_t tag[3];	/* page address per access kind; 1 when invalid */
@@ -133,6 +154,7 @@ struct tcg_cpu {
 	int exc_vector;
 	uint32_t exc_error;
 	uint64_t fault_addr;
+	uint64_t mmio_phys;	/* set by tlb_fill with TCG_FILL_MMIO */
 
 	const struct tcg_env_ops *env;
 	void *opaque;		/* the environment's */

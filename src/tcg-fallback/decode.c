@@ -253,6 +253,10 @@ static void decode_imm(struct dec *d, struct x86_insn *insn, struct x86_operand 
 
 	o->kind = X86_OPND_IMM;
 	o->size = s->size == TS_W ? 2 : s->size == TS_B ? 1 : insn->opsize;
+	if (o != insn->opnd && o[-1].kind == X86_OPND_IMM) {
+		insn->imm2 = (uint16_t)next_value(d, n, false);	/* far pointer: selector */
+		return;
+	}
 	insn->imm = next_value(d, n, s->size != TS_B && s->size != TS_W);
 }
 

@@ -63,6 +63,8 @@ enum x86_op {
 	/* state: MXCSR, FXSAVE, fences, the x87 control instructions */
 	X86_OP_LDMXCSR, X86_OP_STMXCSR, X86_OP_FXSAVE, X86_OP_FXRSTOR, X86_OP_FENCE,
 	X86_OP_FNINIT, X86_OP_FLDCW, X86_OP_FNSTCW, X86_OP_FNSTSW,
+	/* system instructions the environment executes (env->sysinsn): see tables.c */
+	X86_OP_SYSINSN,
 	X86_OP_COUNT
 };
 
@@ -128,6 +130,7 @@ struct x86_insn {
 	uint8_t base, index, scale;
 	int64_t disp;
 	uint64_t imm;		/* sign- or zero-extended as the instruction uses it */
+	uint16_t imm2;		/* a second immediate: the selector of a far jmp ptr16:z */
 };
 
 /* Decoder results other than success (0). */

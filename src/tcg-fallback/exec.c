@@ -79,7 +79,7 @@ static const tcg_handler handlers[X86_OP_COUNT] = {
 	[X86_OP_LDMXCSR] = op_ldmxcsr, [X86_OP_STMXCSR] = op_stmxcsr,
 	[X86_OP_FXSAVE] = op_fxsave, [X86_OP_FXRSTOR] = op_fxrstor, [X86_OP_FENCE] = op_nop,
 	[X86_OP_FNINIT] = op_fninit, [X86_OP_FLDCW] = op_fldcw, [X86_OP_FNSTCW] = op_fnstcw,
-	[X86_OP_FNSTSW] = op_fnstsw,
+	[X86_OP_FNSTSW] = op_fnstsw, [X86_OP_SYSINSN] = op_sysinsn,
 };
 
 static unsigned int block_hash(uint64_t pc)

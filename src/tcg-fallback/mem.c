@@ -11,7 +11,13 @@ static bool canonical(const struct tcg_cpu *cpu, uint64_t addr)
 	return cpu->mode != 64 || (uint64_t)((int64_t)(addr << 16) >> 16) == addr;
 }
 
-uint8_t *tcg_page_ptr(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc)
+/*
+ * Host address of @addr for @acc, or NULL when its page is not RAM (MMIO),
+ * with *@phys set to the physical address of @addr. MMIO pages never enter
+ * the TLB, so every access to them comes here.
+ */
+static uint8_t *page_lookup(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc,
+			    uint64_t *phys)
 {
 	struct tcg_tlb_entry *e = &cpu->tlb[(addr >> 12) & (TCG_TLB_SIZE - 1)];
 	uint64_t page = addr & TCG_PAGE_MASK;
@@ -25,6 +31,10 @@ uint8_t *tcg_page_ptr(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc)
 		tcg_raise(cpu, TCG_EXC_GP, 0);
 	}
 	vec = cpu->env->tlb_fill(cpu, page, acc, &host);
+	if (vec == TCG_FILL_MMIO) {
+		*phys = (cpu->mmio_phys & TCG_PAGE_MASK) + (addr - page);
+		return NULL;
+	}
 	if (vec) {
 		cpu->fault_addr = addr;
 		tcg_raise(cpu, vec, cpu->exc_error);
@@ -36,6 +46,30 @@ uint8_t *tcg_page_ptr(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc)
 	e->addend = (uintptr_t)host - page;
 	e->tag[acc] = page;
 	return host + (addr - page);
+}
+
+/* Code fetch and bulk string operations need RAM: elsewhere they raise #GP. */
+uint8_t *tcg_page_ptr(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc)
+{
+	uint64_t phys;
+	uint8_t *p = page_lookup(cpu, addr, acc, &phys);
+
+	if (!p) {
+		cpu->fault_addr = addr;
+		tcg_raise(cpu, TCG_EXC_GP, 0);
+	}
+	return p;
+}
+
+/* An MMIO access of @n bytes; sizes the buses do not take go byte by byte. */
+static void mmio_access(struct tcg_cpu *cpu, uint64_t phys, uint8_t *data, int n, bool write)
+{
+	if (n == 1 || n == 2 || n == 4 || n == 8) {
+		cpu->env->mmio(cpu, phys, data, n, write);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		cpu->env->mmio(cpu, phys + i, data + i, 1, write);
 }
 
 void tcg_tlb_protect_code(struct tcg_cpu *cpu, uintptr_t host)
@@ -50,32 +84,47 @@ void tcg_tlb_protect_code(struct tcg_cpu *cpu, uintptr_t host)
 
 uint64_t tcg_load_slow(struct tcg_cpu *cpu, uint64_t addr, int size)
 {
-	uint8_t *p0 = tcg_page_ptr(cpu, addr, TCG_READ);
-	uint64_t v = 0;
-	int first;
+	int first = size;
+	uint64_t v = 0, phys0, phys1;
+	uint8_t *p0, *p1;
 
-	if ((addr & ~TCG_PAGE_MASK) + size <= TCG_PAGE_SIZE) {
-		memcpy(&v, p0, size);
-		return v;
+	if ((addr & ~TCG_PAGE_MASK) + size > TCG_PAGE_SIZE)
+		first = TCG_PAGE_SIZE - (addr & ~TCG_PAGE_MASK);
+	p0 = page_lookup(cpu, addr, TCG_READ, &phys0);
+	if (first < size) {
+		p1 = page_lookup(cpu, addr + first, TCG_READ, &phys1);
+		if (p1)
+			memcpy((uint8_t *)&v + first, p1, size - first);
+		else
+			mmio_access(cpu, phys1, (uint8_t *)&v + first, size - first, false);
 	}
-	first = TCG_PAGE_SIZE - (addr & ~TCG_PAGE_MASK);
-	memcpy(&v, p0, first);
-	memcpy((uint8_t *)&v + first, tcg_page_ptr(cpu, addr + first, TCG_READ), size - first);
+	if (p0)
+		memcpy(&v, p0, first);
+	else
+		mmio_access(cpu, phys0, (uint8_t *)&v, first, false);
 	return v;
 }
 
 void tcg_store_slow(struct tcg_cpu *cpu, uint64_t addr, int size, uint64_t val)
 {
-	uint8_t *p0 = tcg_page_ptr(cpu, addr, TCG_WRITE), *p1;
-	int first;
+	int first = size;
+	uint64_t phys0, phys1 = 0;
+	uint8_t *p0, *p1 = NULL;
 
-	if ((addr & ~TCG_PAGE_MASK) + size <= TCG_PAGE_SIZE) {
-		memcpy(p0, &val, size);
-		return;
-	}
 	/* Both pages are checked before either is written. */
-	first = TCG_PAGE_SIZE - (addr & ~TCG_PAGE_MASK);
-	p1 = tcg_page_ptr(cpu, addr + first, TCG_WRITE);
-	memcpy(p0, &val, first);
-	memcpy(p1, (uint8_t *)&val + first, size - first);
+	if ((addr & ~TCG_PAGE_MASK) + size > TCG_PAGE_SIZE)
+		first = TCG_PAGE_SIZE - (addr & ~TCG_PAGE_MASK);
+	p0 = page_lookup(cpu, addr, TCG_WRITE, &phys0);
+	if (first < size)
+		p1 = page_lookup(cpu, addr + first, TCG_WRITE, &phys1);
+	if (p0)
+		memcpy(p0, &val, first);
+	else
+		mmio_access(cpu, phys0, (uint8_t *)&val, first, true);
+	if (first == size)
+		return;
+	if (p1)
+		memcpy(p1, (uint8_t *)&val + first, size - first);
+	else
+		mmio_access(cpu, phys1, (uint8_t *)&val + first, size - first, true);
 }

@@ -275,6 +275,7 @@ TCG_HANDLER(op_syscall);
 TCG_HANDLER(op_ud);
 TCG_HANDLER(op_int3);
 TCG_HANDLER(op_hlt);
+TCG_HANDLER(op_sysinsn);
 TCG_HANDLER(op_movdq);
 TCG_HANDLER(op_movd);
 TCG_HANDLER(op_movq);

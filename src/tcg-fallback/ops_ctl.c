@@ -150,8 +150,17 @@ TCG_HANDLER(op_int3)
 	tcg_raise(cpu, TCG_EXC_BP, 0);
 }
 
-/* Guests run at CPL 3 for now, where hlt is privileged. */
+/* Without a system environment guests run at CPL 3, where these are privileged. */
 TCG_HANDLER(op_hlt)
 {
-	tcg_raise(cpu, TCG_EXC_GP, 0);
+	if (!cpu->env->sysinsn)
+		tcg_raise(cpu, TCG_EXC_GP, 0);
+	cpu->env->sysinsn(cpu, insn);
+}
+
+TCG_HANDLER(op_sysinsn)
+{
+	if (!cpu->env->sysinsn)
+		tcg_raise(cpu, TCG_EXC_GP, 0);
+	cpu->env->sysinsn(cpu, insn);
 }

@@ -68,6 +68,8 @@
 #define L (X86_A_MODRM | X86_A_LOCK)
 #define BR X86_A_BRANCH
 #define STR X86_A_STRING
+/* System instructions: the environment runs them (env->sysinsn), each ends a block. */
+#define SYS (X86_A_SYSTEM | X86_A_NOTEST | BR)
 
 /* The eight ALU operations share one layout in the one-byte map. */
 #define ALU_ROW(op, r, u, lk) \
@@ -100,6 +102,10 @@ const struct x86_opdesc x86_map1[256] = {
 	[0x69] = I(IMUL2, M, 0, ALL, ALL & ~(CF | OF), Gv, Ev, Iz),
 	[0x6a] = I(PUSH, X86_A_D64, 0, 0, 0, Ibs),
 	[0x6b] = I(IMUL2, M, 0, ALL, ALL & ~(CF | OF), Gv, Ev, Ibs),
+	[0x6c] = IB(SYSINSN, SYS | STR, DF, 0, 0),	/* ins */
+	[0x6d] = I(SYSINSN, SYS | STR, DF, 0, 0),
+	[0x6e] = IB(SYSINSN, SYS | STR, DF, 0, 0),	/* outs */
+	[0x6f] = I(SYSINSN, SYS | STR, DF, 0, 0),
 	[0x70] = X16(I(JCC, BR | X86_A_F64, 0, 0, 0, Jb)),
 	[0x80] = GRPB(G1, 0, Eb, Ib),
 	[0x81] = GRP(G1, 0, Ev, Iz),
@@ -113,7 +119,9 @@ const struct x86_opdesc x86_map1[256] = {
 	[0x89] = I(MOV, M, 0, 0, 0, Ev, Gv),
 	[0x8a] = IB(MOV, M, 0, 0, 0, Gb, Eb),
 	[0x8b] = I(MOV, M, 0, 0, 0, Gv, Ev),
+	[0x8c] = I(SYSINSN, M | SYS, 0, 0, 0, Ev),	/* mov r/m, Sreg */
 	[0x8d] = I(LEA, M, 0, 0, 0, Gv, Mv),
+	[0x8e] = I(SYSINSN, M | SYS, 0, 0, 0, Ew),	/* mov Sreg, r/m */
 	[0x8f] = GRP(G1A, X86_A_D64, Ev),
 	[0x90] = X8(I(XCHG, 0, 0, 0, 0, Zv, rAX)),
 	[0x98] = I(CBW, 0, 0, 0, 0),
@@ -147,7 +155,10 @@ const struct x86_opdesc x86_map1[256] = {
 	[0xc6] = GRPB(G11, 0, Eb, Ib),
 	[0xc7] = GRP(G11, 0, Ev, Iz),
 	[0xc9] = I(LEAVE, X86_A_D64, 0, 0, 0),
+	[0xca] = I(SYSINSN, SYS, 0, 0, 0, Iw),	/* far ret */
+	[0xcb] = I(SYSINSN, SYS, 0, 0, 0),
 	[0xcc] = I(INT3, BR | X86_A_NOTEST, 0, 0, 0),
+	[0xcf] = I(SYSINSN, SYS, 0, ALL | DF, 0),	/* iret */
 	[0xd0] = GRPB(G2, 0, Eb, ONE),
 	[0xd1] = GRP(G2, 0, Ev, ONE),
 	[0xd2] = GRPB(G2, 0, Eb, CL),
@@ -160,15 +171,26 @@ const struct x86_opdesc x86_map1[256] = {
 	[0xe1] = I(LOOP, BR | X86_A_F64, ZF, 0, 0, Jb),
 	[0xe2] = I(LOOP, BR | X86_A_F64, 0, 0, 0, Jb),
 	[0xe3] = I(JRCXZ, BR | X86_A_F64, 0, 0, 0, Jb),
+	[0xe4] = IB(SYSINSN, SYS, 0, 0, 0, Ib),	/* in, out with a port number */
+	[0xe5] = I(SYSINSN, SYS, 0, 0, 0, Ib),
+	[0xe6] = IB(SYSINSN, SYS, 0, 0, 0, Ib),
+	[0xe7] = I(SYSINSN, SYS, 0, 0, 0, Ib),
 	[0xe8] = I(CALL, BR | X86_A_F64, 0, 0, 0, Jz),
 	[0xe9] = I(JMP, BR | X86_A_F64, 0, 0, 0, Jz),
+	[0xea] = I(SYSINSN, SYS | X86_A_NO64, 0, 0, 0, Iz, Iw),	/* far jmp ptr16:z */
 	[0xeb] = I(JMP, BR | X86_A_F64, 0, 0, 0, Jb),
+	[0xec] = IB(SYSINSN, SYS, 0, 0, 0),	/* in, out with the port in DX */
+	[0xed] = I(SYSINSN, SYS, 0, 0, 0),
+	[0xee] = IB(SYSINSN, SYS, 0, 0, 0),
+	[0xef] = I(SYSINSN, SYS, 0, 0, 0),
 	[0xf4] = I(HLT, BR | X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
 	[0xf5] = I(CMC, 0, CF, CF, 0),
 	[0xf6] = GRPB(G3B, 0, Eb),
 	[0xf7] = GRP(G3V, 0, Ev),
 	[0xf8] = I(CLC, 0, 0, CF, 0),
 	[0xf9] = I(STC, 0, 0, CF, 0),
+	[0xfa] = I(SYSINSN, SYS, 0, 0, 0),	/* cli */
+	[0xfb] = I(SYSINSN, SYS, 0, 0, 0),	/* sti */
 	[0xfc] = I(CLD, 0, 0, DF, 0),
 	[0xfd] = I(STD, 0, 0, DF, 0),
 	[0xfe] = GRPB(G4, 0, Eb),
@@ -176,13 +198,18 @@ const struct x86_opdesc x86_map1[256] = {
 };
 
 const struct x86_opdesc x86_map2[256] = {
+	[0x01] = GRP(G7, 0),
 	[0x05] = I(SYSCALL, BR | X86_A_ONLY64 | X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
 	[0x0b] = I(UD2, BR | X86_A_NOTEST, 0, 0, 0),
 	[0x0d] = I(NOP, M, 0, 0, 0, Mv),
 	[0x10] = SSE, SSE, SSE, SSE, SSE, SSE, SSE, SSE,
 	[0x18] = X8(I(NOP, M, 0, 0, 0, Ev)),
+	[0x20] = I(SYSINSN, M | X86_A_F64 | SYS, 0, 0, 0, { TK_R, TS_V }),	/* mov r, CRn */
+	[0x22] = I(SYSINSN, M | X86_A_F64 | SYS, 0, 0, 0, { TK_R, TS_V }),	/* mov CRn, r */
 	[0x28] = SSE, SSE, SSE, SSE, SSE, SSE, SSE, SSE,
+	[0x30] = I(SYSINSN, SYS, 0, 0, 0),	/* wrmsr */
 	[0x31] = I(RDTSC, X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
+	[0x32] = I(SYSINSN, SYS, 0, 0, 0),	/* rdmsr */
 	[0x40] = X16(I(CMOV, M, 0, 0, 0, Gv, Ev)),
 	[0x50] = X16(SSE),
 	[0x60] = X16(SSE),
@@ -356,8 +383,15 @@ const struct x86_opdesc x86_groups[GRP_COUNT][8] = {
 	[G5] = {
 		I(INC, X86_A_LOCK, 0, ALL & ~CF, 0), I(DEC, X86_A_LOCK, 0, ALL & ~CF, 0),
 		I(CALL_IND, BR | X86_A_F64, 0, 0, 0), {0},
-		I(JMP_IND, BR | X86_A_F64, 0, 0, 0), {0},
+		I(JMP_IND, BR | X86_A_F64, 0, 0, 0),
+		I(SYSINSN, SYS, 0, 0, 0, Mn),	/* far jmp m16:z */
 		I(PUSH, X86_A_D64, 0, 0, 0),
+	},
+	/* 0F 01 with a memory operand: sgdt, sidt, lgdt, lidt, invlpg */
+	[G7] = {
+		I(SYSINSN, SYS, 0, 0, 0, Mn), I(SYSINSN, SYS, 0, 0, 0, Mn),
+		I(SYSINSN, SYS, 0, 0, 0, Mn), I(SYSINSN, SYS, 0, 0, 0, Mn),
+		[7] = I(SYSINSN, SYS, 0, 0, 0, Mn),
 	},
 	[G8] = {
 		[4] = I(BT, 0, 0, CF, ALL & ~(CF | ZF)),
@@ -408,6 +442,6 @@ const char *const x86_op_names[X86_OP_COUNT] = {
 	N(PSLL), N(PSRLDQ), N(PSLLDQ), N(PSHUFD), N(PSHUFLW), N(PSHUFHW), N(PUNPCKL),
 	N(PUNPCKH), N(PACKUSWB), N(PACKSSWB), N(PACKSSDW), N(SHUFPS), N(SHUFPD), N(FPARITH),
 	N(COMIS), N(CVTSI2F), N(CVTF2SI), N(CVTF2F), N(LDMXCSR), N(STMXCSR), N(FXSAVE),
-	N(FXRSTOR), N(FENCE), N(FNINIT), N(FLDCW), N(FNSTCW), N(FNSTSW),
+	N(FXRSTOR), N(FENCE), N(FNINIT), N(FLDCW), N(FNSTCW), N(FNSTSW), N(SYSINSN),
 #undef N
 };

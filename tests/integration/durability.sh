@@ -23,6 +23,13 @@ if [ "$accel" = kvm ] && [ ! -c /dev/kvm ]; then
 	echo "SKIP: /dev/kvm is missing on this host"
 	exit 77
 fi
+# The guest library times its virtio waits against PIT channel 0 (lib/virtio.c
+# tsc_per_ms()); only KVM's in-kernel PIT provides one until TCG-lite has devices
+# of its own, so under tcg every wait would time out at once.
+if [ "$accel" = tcg ] && [ "$vmm" = spry ]; then
+	echo "SKIP: TCG-lite has no PIT yet; the virtio payloads calibrate their timeouts against it"
+	exit 77
+fi
 
 dir=$(mktemp -d)
 pid=
