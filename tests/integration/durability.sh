@@ -19,17 +19,9 @@ limit=${SPRY_PAYLOAD_TIMEOUT:-60}
 vmm=${SPRY_VIRTIO_VMM:-spry}
 k=64 sectors=2048 first=1024	# first: DURABLE_SECTOR in virtio-blk.c
 
-if [ "$accel" = kvm ] && [ ! -c /dev/kvm ]; then
-	echo "SKIP: /dev/kvm is missing on this host"
-	exit 77
-fi
-# The guest library times its virtio waits against PIT channel 0 (lib/virtio.c
-# tsc_per_ms()); only KVM's in-kernel PIT provides one until TCG-lite has devices
-# of its own, so under tcg every wait would time out at once.
-if [ "$accel" = tcg ] && [ "$vmm" = spry ]; then
-	echo "SKIP: TCG-lite has no PIT yet; the virtio payloads calibrate their timeouts against it"
-	exit 77
-fi
+. "$(dirname "$0")/skip.sh"
+skip_without_kvm "$accel"
+skip_virtio_under_tcg "$accel" "$vmm"
 
 dir=$(mktemp -d)
 pid=
@@ -74,11 +66,7 @@ wait "$pid"
 rc=$?
 pid=
 
-if [ -z "$flushed" ] && [ "$vmm" = spry ] && [ "$rc" -eq 10 ]; then
-	echo "SKIP: accelerator '$accel' is not usable here:"
-	sed 's/^/  /' "$dir/stderr"
-	exit 77
-fi
+[ -z "$flushed" ] && [ "$vmm" = spry ] && skip_if_no_accel "$rc" "$accel" "$dir/stderr"
 
 fail=
 if [ -z "$flushed" ]; then

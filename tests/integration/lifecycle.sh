@@ -22,12 +22,10 @@ fail() {
 	exit 1
 }
 
+. "$(dirname "$0")/skip.sh"
+
 skip_if_unusable() {
-	if [ "$1" -eq 10 ]; then
-		echo "SKIP: accelerator '$accel' is not usable here:"
-		sed 's/^/  /' "$dir/stderr"
-		exit 77
-	fi
+	skip_if_no_accel "$1" "$accel" "$dir/stderr"
 }
 
 # Waits up to $2 seconds for process $1; sets rc, or fails.

@@ -12,10 +12,8 @@ spry=$1 accel=$2 payload=$3 want_rc=$4 want_re=$5
 shift 5
 limit=${SPRY_PAYLOAD_TIMEOUT:-50}
 
-if [ "$accel" = kvm ] && [ ! -c /dev/kvm ]; then
-	echo "SKIP: /dev/kvm is missing on this host"
-	exit 77
-fi
+. "$(dirname "$0")/skip.sh"
+skip_without_kvm "$accel"
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -24,11 +22,7 @@ echo "running: $*"
 timeout -k 5 "$limit" "$@" >"$dir/stdout" 2>"$dir/stderr"
 rc=$?
 
-if [ "$rc" -eq 10 ]; then
-	echo "SKIP: accelerator '$accel' is not usable here:"
-	sed 's/^/  /' "$dir/stderr"
-	exit 77
-fi
+skip_if_no_accel "$rc" "$accel" "$dir/stderr"
 
 fail=
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then

@@ -18,17 +18,9 @@ vmm=${SPRY_VIRTIO_VMM:-spry}
 serial_id="spry-test-disk-7"
 sectors=2048
 
-if [ "$accel" = kvm ] && [ ! -c /dev/kvm ]; then
-	echo "SKIP: /dev/kvm is missing on this host"
-	exit 77
-fi
-# The guest library times its virtio waits against PIT channel 0 (lib/virtio.c
-# tsc_per_ms()); only KVM's in-kernel PIT provides one until TCG-lite has devices
-# of its own, so under tcg every wait would time out at once.
-if [ "$accel" = tcg ] && [ "$vmm" = spry ]; then
-	echo "SKIP: TCG-lite has no PIT yet; the virtio payloads calibrate their timeouts against it"
-	exit 77
-fi
+. "$(dirname "$0")/skip.sh"
+skip_without_kvm "$accel"
+skip_virtio_under_tcg "$accel" "$vmm"
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -97,11 +89,7 @@ echo "running: $*"
 timeout -k 5 "$limit" "$@" <"$stdin" >"$dir/stdout" 2>"$dir/stderr"
 rc=$?
 
-if [ "$vmm" = spry ] && [ "$rc" -eq 10 ]; then
-	echo "SKIP: accelerator '$accel' is not usable here:"
-	sed 's/^/  /' "$dir/stderr"
-	exit 77
-fi
+[ "$vmm" = spry ] && skip_if_no_accel "$rc" "$accel" "$dir/stderr"
 
 fail=
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
