@@ -18,6 +18,7 @@
 
 #include "spry/io_loop.h"
 #include "spry/log.h"
+#include "spry/util.h"
 
 #define LOOP_ENTRIES	512
 #define LOOP_MAX_FILES	128	/* 8 devices x (4 notify eventfds + backends), with room */
@@ -165,7 +166,7 @@ static void run_calls(struct io_loop *l)
 
 static void wake_done(struct io_op *op, int res)
 {
-	struct io_loop *l = (struct io_loop *)((char *)op - offsetof(struct io_loop, wake_op));
+	struct io_loop *l = container_of(op, struct io_loop, wake_op);
 	uint64_t v;
 
 	if (read(l->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -201,7 +202,7 @@ void io_loop_call(struct io_loop *l, void (*fn)(void *arg), void *arg)
 
 static void cancel_done(struct io_op *op, int res)
 {
-	struct io_loop *l = (struct io_loop *)((char *)op - offsetof(struct io_loop, cancel_op));
+	struct io_loop *l = container_of(op, struct io_loop, cancel_op);
 
 	l->cancel_pending = false;
 }

@@ -19,6 +19,7 @@
 #include "spry/exit.h"
 #include "spry/log.h"
 #include "spry/terminal.h"
+#include "spry/util.h"
 #include "spry/virtio_devices.h"
 #include "spry/vm.h"
 
@@ -27,7 +28,6 @@
 #define CON_QUEUE_MAX	256
 #define CON_RX_BUF	4096
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct con_config {		/* virtio_console_config without EMERG_WRITE */
 	uint16_t cols, rows;

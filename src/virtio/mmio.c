@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "spry/log.h"
+#include "spry/util.h"
 #include "spry/virtio.h"
 #include "spry/vm.h"
 
@@ -46,8 +47,7 @@ struct mmio_transport {
 /* I/O thread: only state that thread owns (running) or that is atomic (broken). */
 static bool queue_usable(struct virtio_dev *d, unsigned int q)
 {
-	struct mmio_transport *t = (struct mmio_transport *)((char *)d -
-							       offsetof(struct mmio_transport, vdev));
+	struct mmio_transport *t = container_of(d, struct mmio_transport, vdev);
 
 	return t->running && !atomic_load(&d->broken) && q < d->ops->nqueues && d->vq[q].enabled;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "spry/log.h"
+#include "spry/util.h"
 #include "spry/virtio_devices.h"
 
 #define RNG_QUEUE_MAX	64
@@ -20,7 +21,6 @@
 #define RNG_EAGAIN_NS	100000000LL	/* entropy not ready yet: try again in 100 ms */
 #define NSEC		1000000000ULL
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct vrng {
 	struct virtio_dev *dev;
