@@ -24,13 +24,13 @@ static int probe(void)
 	return p == KVM_PROBE_NATIVE ? 0 : SPRY_EXIT_NO_ACCEL;
 }
 
-/* The accelerator for @cfg on this host, or NULL with the reason printed. */
-static const struct accel_ops *select_accel(const struct vm_config *cfg)
+/* The accelerator for @vm on this host, or NULL with the reason printed. */
+static const struct accel_ops *select_accel(const struct vm *vm)
 {
-	char why[256];
+	char why[256], tcg_why[256];
 	enum kvm_probe p = kvm_probe(why, sizeof(why));
 
-	switch (cfg->accel) {
+	switch (vm->cfg->accel) {
 	case ACCEL_KVM:
 		if (p == KVM_PROBE_ABSENT) {
 			spry_err("--accel kvm: %s", why);
@@ -40,7 +40,7 @@ static const struct accel_ops *select_accel(const struct vm_config *cfg)
 			spry_info("--accel kvm: %s; running anyway, slowly", why);
 		return &kvm_accel_ops;
 	case ACCEL_TCG:
-		if (!tcg_accel_can_run(cfg, why, sizeof(why))) {
+		if (!tcg_accel_can_run(vm, why, sizeof(why))) {
 			spry_err("--accel tcg: %s", why);
 			return NULL;
 		}
@@ -48,13 +48,9 @@ static const struct accel_ops *select_accel(const struct vm_config *cfg)
 	default:
 		if (p == KVM_PROBE_NATIVE)
 			return &kvm_accel_ops;
-		{
-			char tcg_why[256];
-
-			if (!tcg_accel_can_run(cfg, tcg_why, sizeof(tcg_why))) {
-				spry_err("--accel auto: %s, and %s", why, tcg_why);
-				return NULL;
-			}
+		if (!tcg_accel_can_run(vm, tcg_why, sizeof(tcg_why))) {
+			spry_err("--accel auto: %s, and %s", why, tcg_why);
+			return NULL;
 		}
 		spry_info("--accel auto: %s; falling back to TCG-lite (interpreter: one vCPU, "
 			  "no interrupts, no Linux yet)", why);
@@ -71,7 +67,7 @@ static int run(const struct vm_config *cfg, const struct timespec *start)
 
 	vm.start_wall = *start;
 	if (vm_load(&vm, cfg) == 0) {
-		accel = select_accel(cfg);
+		accel = select_accel(&vm);
 		if (!accel)
 			status = SPRY_EXIT_NO_ACCEL;
 		else if (vm_create(&vm, accel) == 0)

@@ -7,16 +7,15 @@
 
 #include <stddef.h>
 
-#include "spry/config.h"
 #include "spry/vm.h"
 
 extern const struct accel_ops tcg_accel_ops;
 
 /*
- * Whether TCG-lite can run the guest @cfg describes: one vCPU, and a kernel
- * that is not Linux (Linux needs interrupts, which TCG-lite does not deliver
- * yet). Returns true, or false with a one-line reason in @why.
+ * Whether TCG-lite can run the loaded @vm (see vm_load()): one vCPU, and a
+ * kernel that is not Linux (Linux needs interrupts, which TCG-lite does not
+ * deliver yet). Returns true, or false with a one-line reason in @why.
  */
-bool tcg_accel_can_run(const struct vm_config *cfg, char *why, size_t len);
+bool tcg_accel_can_run(const struct vm *vm, char *why, size_t len);
 
 #endif

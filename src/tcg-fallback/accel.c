@@ -22,7 +22,6 @@
 #include "mem.h"
 #include "ops.h"
 #include "spry/exit.h"
-#include "spry/file.h"
 #include "spry/log.h"
 #include "spry/tcg.h"
 
@@ -723,20 +722,13 @@ const struct accel_ops tcg_accel_ops = {
 
 /* ---- which guests ---- */
 
-bool tcg_accel_can_run(const struct vm_config *cfg, char *why, size_t len)
+bool tcg_accel_can_run(const struct vm *vm, char *why, size_t len)
 {
-	struct mapped_file kernel;
-	bool is_linux;
-
-	if (cfg->ncpus != 1) {
-		snprintf(why, len, "TCG-lite runs one vCPU only (--cpus %d asked)", cfg->ncpus);
+	if (vm->ncpus != 1) {
+		snprintf(why, len, "TCG-lite runs one vCPU only (--cpus %d asked)", vm->ncpus);
 		return false;
 	}
-	if (map_file(cfg->kernel, "kernel", &kernel, why, len))
-		return false;
-	is_linux = boot_image_is_linux(kernel.data, kernel.size);
-	unmap_file(&kernel);
-	if (is_linux) {
+	if (vm->kernel_is_linux) {
 		snprintf(why, len, "TCG-lite cannot boot Linux yet (no interrupt controller)");
 		return false;
 	}

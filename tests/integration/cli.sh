@@ -9,21 +9,27 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 failures=0
 
-# expect_error WORD ARGS...: spry ARGS must fail with 2 and one stderr line containing WORD.
-expect_error() {
-	local word=$1 rc lines
-	shift
+# expect_status STATUS WORD ARGS...: spry ARGS must exit STATUS with one stderr line
+# containing WORD and nothing on stdout.
+expect_status() {
+	local want=$1 word=$2 rc lines
+	shift 2
 	"$spry" "$@" >"$dir/out" 2>"$dir/err" </dev/null
 	rc=$?
 	lines=$(wc -l <"$dir/err")
-	if [ "$rc" -ne 2 ] || [ "$lines" -ne 1 ] || [ -s "$dir/out" ] ||
+	if [ "$rc" -ne "$want" ] || [ "$lines" -ne 1 ] || [ -s "$dir/out" ] ||
 	   ! grep -qF -- "$word" "$dir/err"; then
-		echo "FAIL: spry $*: exit $rc, $lines stderr lines, want 2 and one line with '$word':"
+		echo "FAIL: spry $*: exit $rc, $lines stderr lines, want $want and one line with '$word':"
 		sed 's/^/  | /' "$dir/err" "$dir/out"
 		failures=$((failures + 1))
 	else
 		echo "ok: spry $* -> $(cat "$dir/err")"
 	fi
+}
+
+# expect_error WORD ARGS...: spry ARGS must fail with 2 and one stderr line containing WORD.
+expect_error() {
+	expect_status 2 "$@"
 }
 
 printf 'not a kernel' >"$dir/junk"
@@ -45,6 +51,9 @@ if [ -c /dev/kvm ]; then
 	expect_error "unknown kernel format" run --kernel "$dir/junk" --accel kvm
 	expect_error "$dir/truncated" run --kernel "$dir/truncated" --accel kvm
 fi
+
+# What TCG-lite cannot run is refused with "no accelerator" (10), not attempted.
+expect_status 10 "one vCPU only" run --kernel "$payload" --accel tcg --cpus 2
 
 "$spry" --version | grep -q '^spry [0-9]' || { echo "FAIL: --version"; failures=$((failures + 1)); }
 "$spry" --help | grep -q -- '--kernel' || { echo "FAIL: --help"; failures=$((failures + 1)); }
