@@ -49,6 +49,8 @@
 
 #define PTE_P		(1ULL << 0)
 #define PTE_RW		(1ULL << 1)
+#define PTE_A		(1ULL << 5)
+#define PTE_D		(1ULL << 6)
 #define PTE_PS		(1ULL << 7)
 #define PTE_NX		(1ULL << 63)
 #define PTE_ADDR	0x000ffffffffff000ULL
@@ -87,13 +89,29 @@ static int page_fault(struct tcg_cpu *cpu, uint32_t error)
 	return TCG_EXC_PF;
 }
 
-/* The 4-level walk; 0 with the physical address, or a vector. */
+/*
+ * Set @bits (accessed, dirty) in a paging entry the way the CPU does: only
+ * when clear, and atomically, since the guest may update the entry at the
+ * same time from another CPU.
+ */
+static void pte_mark(uint64_t *pte, uint64_t bits)
+{
+	if ((__atomic_load_n(pte, __ATOMIC_RELAXED) & bits) != bits)
+		__atomic_fetch_or(pte, bits, __ATOMIC_RELAXED);
+}
+
+/*
+ * The 4-level walk; 0 with the physical address, or a vector. A successful
+ * walk sets the accessed bit in every entry it used and, for a write, the
+ * dirty bit in the last one: TLB entries are filled per access kind, so a
+ * page first read and then written comes back here for the write.
+ */
 static int translate(struct tcg_vcpu *t, uint64_t va, enum tcg_access acc, uint64_t *pa)
 {
-	uint64_t table = t->cr3 & PTE_ADDR, pte = 0;
+	uint64_t table = t->cr3 & PTE_ADDR, pte = 0, *used[4];
 	uint32_t err = (acc == TCG_WRITE ? PFERR_W : 0) | (acc == TCG_EXEC ? PFERR_I : 0);
 	bool rw = true, nx = false;
-	int level;
+	int level, n = 0;
 
 	if (!(t->cr0 & CR0_PG)) {
 		*pa = (uint32_t)va;
@@ -101,11 +119,12 @@ static int translate(struct tcg_vcpu *t, uint64_t va, enum tcg_access acc, uint6
 	}
 	for (level = 4; level >= 1; level--) {
 		int shift = 12 + 9 * (level - 1);
-		const uint64_t *p = gpa_to_host(&t->vm->mem, table + ((va >> shift) & 511) * 8, 8);
+		uint64_t *p = gpa_to_host(&t->vm->mem, table + ((va >> shift) & 511) * 8, 8);
 
-		pte = p ? *p : 0;
+		pte = p ? __atomic_load_n(p, __ATOMIC_RELAXED) : 0;
 		if (!(pte & PTE_P))
 			return page_fault(&t->cpu, err);
+		used[n++] = p;
 		rw = rw && (pte & PTE_RW);
 		nx = nx || (pte & PTE_NX);
 		if (level == 1 || ((level == 2 || level == 3) && (pte & PTE_PS))) {
@@ -120,6 +139,8 @@ static int translate(struct tcg_vcpu *t, uint64_t va, enum tcg_access acc, uint6
 		return page_fault(&t->cpu, err | PFERR_P);
 	if (acc == TCG_EXEC && nx && (t->efer & EFER_NXE))
 		return page_fault(&t->cpu, err | PFERR_P);
+	for (int i = 0; i < n; i++)
+		pte_mark(used[i], PTE_A | (i == n - 1 && acc == TCG_WRITE ? PTE_D : 0));
 	return 0;
 }
 

@@ -83,6 +83,19 @@ __attribute__((noreturn)) void halt_forever(void);
 #define IRQ_VECTOR_LAST		47
 #define SPURIOUS_VECTOR		47
 
+/* What vectors.S saves; trap() and trap hooks see it. */
+struct trap_frame {
+	uint64_t r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;
+	uint64_t vector, error;
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+
+/*
+ * When set, exceptions (vectors 0-31) go to this hook instead of ending the
+ * run; it resumes the payload at whatever f->rip it leaves.
+ */
+extern void (*trap_hook)(struct trap_frame *f);
+
 void idt_init(void);		/* builds and loads the IDT */
 void idt_load(void);		/* loads it on an AP */
 void irq_set_handler(int vector, void (*fn)(void));	/* sends EOI after fn */

@@ -1,23 +1,19 @@
 /*
  * The IDT (vectors 0-47, stubs in vectors.S) and trap(): exceptions end the
- * run with GUEST_EXCEPTION, interrupts call their handler and then EOI.
+ * run with GUEST_EXCEPTION unless a payload hooked them, interrupts call
+ * their handler and then EOI.
  */
 #include "guest.h"
 
 #define NR_VECTORS	(IRQ_VECTOR_LAST + 1)
 #define GATE_INTR	0x8e00ULL	/* present, DPL 0, 64-bit interrupt gate */
 
-struct trap_frame {
-	uint64_t r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;
-	uint64_t vector, error;
-	uint64_t rip, cs, rflags, rsp, ss;
-};
-
 void trap(struct trap_frame *f);	/* from vectors.S */
 
 extern const char vector_stubs[];
 static uint64_t idt[NR_VECTORS * 2] __attribute__((aligned(16)));
 static void (*handlers[NR_VECTORS])(void);
+void (*trap_hook)(struct trap_frame *f);
 
 void idt_load(void)
 {
@@ -55,6 +51,10 @@ void trap(struct trap_frame *f)
 	if (f->vector >= IRQ_VECTOR_FIRST && handlers[f->vector]) {
 		handlers[f->vector]();
 		lapic_write(LAPIC_EOI, 0);
+		return;
+	}
+	if (f->vector < IRQ_VECTOR_FIRST && trap_hook) {
+		trap_hook(f);
 		return;
 	}
 	cprintf("unexpected vector %lu error %lx at rip %lx\n",
