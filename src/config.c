@@ -18,7 +18,7 @@
 const char spry_usage[] =
 	"usage: spry run --kernel PATH [options]\n"
 	"       spry probe\n"
-	"       spry user PROGRAM [ARGS...]\n"
+	"       spry user [-0 ARGV0] PROGRAM [ARGS...]\n"
 	"       spry --version | --help\n"
 	"\n"
 	"run options:\n"
@@ -36,7 +36,7 @@ const char spry_usage[] =
 	"\n"
 	"probe: says whether KVM runs guest ring 0 natively on this host (exit 0) or not (exit 10)\n"
 	"user: runs a static x86-64 Linux program under TCG-lite, its system calls passed to\n"
-	"      the host (as qemu-x86_64); exits with the program's status\n";
+	"      the host (as qemu-x86_64); exits with the program's status; -0 sets its argv[0]\n";
 
 __attribute__((format(printf, 3, 4)))
 static enum cli_action fail(char *err, size_t errlen, const char *fmt, ...)
@@ -313,10 +313,18 @@ enum cli_action cli_parse(int argc, char *const argv[], struct vm_config *cfg,
 		return argc == 2 ? CLI_PROBE :
 			fail(err, errlen, "probe: unexpected argument '%s'", argv[2]);
 	if (!strcmp(argv[1], "user")) {
-		if (argc < 3)
+		int first = 2;
+
+		if (argc > 2 && !strcmp(argv[2], "-0")) {
+			if (argc < 4)
+				return fail(err, errlen, "user: -0 needs an argument");
+			cfg->user_argv0 = argv[3];
+			first = 4;
+		}
+		if (argc <= first)
 			return fail(err, errlen, "user: PROGRAM is required");
-		cfg->user_argc = argc - 2;
-		cfg->user_argv = argv + 2;
+		cfg->user_argc = argc - first;
+		cfg->user_argv = argv + first;
 		return CLI_USER;
 	}
 	if (!strcmp(argv[1], "run"))

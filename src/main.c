@@ -97,7 +97,7 @@ int main(int argc, char *argv[])
 	case CLI_RUN:
 		return run(&cfg, &start);
 	case CLI_USER:
-		return tcg_user_main(cfg.user_argc, cfg.user_argv);
+		return tcg_user_main(cfg.user_argc, cfg.user_argv, cfg.user_argv0);
 	default:
 		spry_err("%s", err);
 		return SPRY_EXIT_ERROR;

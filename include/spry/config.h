@@ -57,6 +57,7 @@ struct vm_config {
 	struct rng_config rng;
 	int user_argc;			/* spry user: PROGRAM [ARGS...] */
 	char *const *user_argv;
+	const char *user_argv0;		/* -0 ARGV0: the program's argv[0]; NULL: PROGRAM */
 };
 
 enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION, CLI_PROBE, CLI_USER, CLI_ERROR };

@@ -40,7 +40,27 @@ static int user_fill(struct tcg_cpu *cpu, uint64_t page, enum tcg_access acc, ui
 
 static const struct tcg_env_ops user_env = { .tlb_fill = user_fill, .syscall = user_syscall };
 
-int user_init(struct user *u, int argc, char *const argv[], char *const envp[])
+/* The initial stack, with @argv0 (when not NULL) in place of the path as argv[0]. */
+static int setup_stack(struct user *u, const struct user_image *img, int argc,
+		       char *const argv[], const char *argv0, char *const envp[], uint64_t *sp)
+{
+	char **args;
+	int rc;
+
+	if (!argv0)
+		return user_setup_stack(&u->as, img, argc, argv, envp, argv[0], sp);
+	args = calloc(argc + 1, sizeof(*args));
+	if (!args)
+		return -ENOMEM;
+	memcpy(args, argv, argc * sizeof(*args));
+	args[0] = (char *)argv0;
+	rc = user_setup_stack(&u->as, img, argc, args, envp, argv[0], sp);
+	free(args);
+	return rc;
+}
+
+int user_init(struct user *u, int argc, char *const argv[], const char *argv0,
+	      char *const envp[])
 {
 	struct user_image img;
 	char err[256];
@@ -62,7 +82,7 @@ int user_init(struct user *u, int argc, char *const argv[], char *const envp[])
 		uspace_destroy(&u->as);
 		return -1;
 	}
-	rc = user_setup_stack(&u->as, &img, argc, argv, envp, argv[0], &sp);
+	rc = setup_stack(u, &img, argc, argv, argv0, envp, &sp);
 	if (!rc)
 		rc = tcg_cpu_init(&u->cpu, &user_env, u);
 	if (rc) {
@@ -147,7 +167,7 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int tcg_user_main(int argc, char *const argv[])
+int tcg_user_main(int argc, char *const argv[], const char *argv0)
 {
 	static struct user u;
 	extern char **environ;
@@ -158,7 +178,7 @@ int tcg_user_main(int argc, char *const argv[])
 	/* spry blocks its stop signals for the VM's threads; a program gets them as usual. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (user_init(&u, argc, argv, environ))
+	if (user_init(&u, argc, argv, argv0, environ))
 		return SPRY_EXIT_ERROR;
 	t0 = now();
 	do

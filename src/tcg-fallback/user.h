@@ -91,13 +91,32 @@ struct user {
 	uint64_t warned[8];		/* syscalls already reported as not implemented */
 };
 
+/*
+ * 0 when @len bytes at @addr may be accessed with @prot (PROT_READ or
+ * PROT_WRITE), else -EFAULT; noting a kernel write over decoded code.
+ */
+int user_check(struct user *u, uint64_t addr, uint64_t len, int prot);
+/* A NUL-terminated guest string of at most 4096 bytes: 0, -EFAULT or -ENAMETOOLONG. */
+int user_check_str(struct user *u, uint64_t addr);
+/* Report "@what @arg not implemented" once per system call @nr. */
+void user_warn_once(struct user *u, uint64_t nr, const char *what, uint64_t arg);
+
+/* Processes (user_proc.c): fork-like clone, fork and vfork, execve. */
+int64_t user_sys_clone(struct user *u, const uint64_t a[6]);
+int64_t user_sys_fork(struct user *u);
+int64_t user_sys_execve(struct user *u, const uint64_t a[6]);
+
 /* The system call at cpu->gpr[0] with the Linux x86-64 argument registers. */
 void user_syscall(struct tcg_cpu *cpu);
 /* One system call by number: the dispatcher, for the runner and the unit tests. */
 int64_t user_do_syscall(struct user *u, uint64_t nr, const uint64_t a[6]);
 
-/* Set up @u for @argv[0] (loaded from @argv[0]); 0, or -1 with the reason printed. */
-int user_init(struct user *u, int argc, char *const argv[], char *const envp[]);
+/*
+ * Set up @u to run the program at path @argv[0], which sees @argv0 as its
+ * argv[0] when not NULL; 0, or -1 with the reason printed.
+ */
+int user_init(struct user *u, int argc, char *const argv[], const char *argv0,
+	      char *const envp[]);
 void user_destroy(struct user *u);
 
 #endif

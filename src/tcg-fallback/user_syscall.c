@@ -69,6 +69,10 @@ static const struct sysdesc passthrough[] = {
 	D(SYS_dup2),
 	D(SYS_nanosleep, A_INF(TIMESPEC), A_OUTF(TIMESPEC) | A_OPT),
 	D(SYS_getpid),
+	D(SYS_wait4, A_VAL, A_OUTF(4) | A_OPT, A_VAL, A_OUTF(144) | A_OPT),
+	D(SYS_kill),
+	D(SYS_setpgid),
+	D(SYS_setsid),
 	D(SYS_sendfile, A_VAL, A_VAL, A_OUTF(8) | A_OPT),
 	D(SYS_uname, A_OUTF(390)),
 	D(SYS_flock),
@@ -131,6 +135,7 @@ static const struct sysdesc passthrough[] = {
 	D(SYS_pipe2, A_OUTF(8)),
 	D(SYS_prlimit64, A_VAL, A_VAL, A_INF(16) | A_OPT, A_OUTF(16) | A_OPT),
 	D(SYS_getrandom, A_OUT(1)),
+	D(SYS_waitid, A_VAL, A_VAL, A_OUTF(128) | A_OPT, A_VAL, A_OUTF(144) | A_OPT),
 	D(SYS_statx, A_VAL, A_STR, A_VAL, A_VAL, A_OUTF(STATX_SIZE)),
 	D(SYS_faccessat2, A_VAL, A_STR),
 };
@@ -141,7 +146,7 @@ static const struct sysdesc passthrough[] = {
  * -EFAULT unless @len bytes at @addr may be accessed with @prot. A kernel
  * write over decoded code drops the decoded blocks after this instruction.
  */
-static int check(struct user *u, uint64_t addr, uint64_t len, int prot)
+int user_check(struct user *u, uint64_t addr, uint64_t len, int prot)
 {
 	if (!uspace_check(&u->as, addr, len, prot))
 		return -EFAULT;
@@ -150,14 +155,14 @@ static int check(struct user *u, uint64_t addr, uint64_t len, int prot)
 	return 0;
 }
 
-/* check() for an optional pointer: NULL passes. */
+/* user_check() for an optional pointer: NULL passes. */
 static int check_opt(struct user *u, uint64_t addr, uint64_t len, int prot)
 {
-	return addr ? check(u, addr, len, prot) : 0;
+	return addr ? user_check(u, addr, len, prot) : 0;
 }
 
 /* A NUL-terminated guest string of at most PATH_LEN bytes: 0, -EFAULT or -ENAMETOOLONG. */
-static int check_str(struct user *u, uint64_t addr)
+int user_check_str(struct user *u, uint64_t addr)
 {
 	for (uint64_t n = 0; n < PATH_LEN;) {
 		const struct user_region *r = uspace_find(&u->as, addr + n);
@@ -180,15 +185,15 @@ static int check_arg(struct user *u, uint32_t kind, const uint64_t a[6], uint64_
 	if (!v && (kind & A_OPT))
 		return 0;
 	switch (KIND(kind)) {
-	case KIND(A_STR): return check_str(u, v);
-	case KIND(A_IN(0)): return check(u, v, a[kind & 7], PROT_READ);
-	case KIND(A_OUT(0)): return check(u, v, a[kind & 7], PROT_WRITE);
-	case KIND(A_INF(0)): return check(u, v, kind & 0xffff, PROT_READ);
-	case KIND(A_OUTF(0)): return check(u, v, kind & 0xffff, PROT_WRITE);
+	case KIND(A_STR): return user_check_str(u, v);
+	case KIND(A_IN(0)): return user_check(u, v, a[kind & 7], PROT_READ);
+	case KIND(A_OUT(0)): return user_check(u, v, a[kind & 7], PROT_WRITE);
+	case KIND(A_INF(0)): return user_check(u, v, kind & 0xffff, PROT_READ);
+	case KIND(A_OUTF(0)): return user_check(u, v, kind & 0xffff, PROT_WRITE);
 	case KIND(A_ARR(0, 0)):
 		if (a[kind & 7] > (1u << 20))
 			return -EINVAL;
-		return check(u, v, a[kind & 7] * ((kind >> 8) & 0xff), PROT_WRITE);
+		return user_check(u, v, a[kind & 7] * ((kind >> 8) & 0xff), PROT_WRITE);
 	default: return 0;
 	}
 }
@@ -348,21 +353,21 @@ static int64_t sys_iov(struct user *u, uint64_t nr, const uint64_t a[6])
 
 	if (a[2] > IOV_MAX)
 		return -EINVAL;
-	if (check(u, a[1], a[2] * sizeof(*iov), PROT_READ))
+	if (user_check(u, a[1], a[2] * sizeof(*iov), PROT_READ))
 		return -EFAULT;
 	for (uint64_t i = 0; i < a[2]; i++)
-		if (check(u, (uintptr_t)iov[i].iov_base, iov[i].iov_len, prot))
+		if (user_check(u, (uintptr_t)iov[i].iov_base, iov[i].iov_len, prot))
 			return -EFAULT;
 	return host(syscall(nr, a[0], a[1], a[2]));
 }
 
 static int64_t sys_readlink(struct user *u, uint64_t nr, const uint64_t a[6])
 {
-	int p = nr == SYS_readlinkat, err = check_str(u, a[p]);
+	int p = nr == SYS_readlinkat, err = user_check_str(u, a[p]);
 	const char *path = (const char *)(uintptr_t)a[p];
 	size_t len = strlen(u->exe);
 
-	if (err || (err = check(u, a[p + 1], a[p + 2], PROT_WRITE)))
+	if (err || (err = user_check(u, a[p + 1], a[p + 2], PROT_WRITE)))
 		return err;
 	if (strcmp(path, "/proc/self/exe"))
 		return host(syscall(nr, a[0], a[1], a[2], a[3]));
@@ -372,7 +377,7 @@ static int64_t sys_readlink(struct user *u, uint64_t nr, const uint64_t a[6])
 	return len;
 }
 
-static void warn_once(struct user *u, uint64_t nr, const char *what, uint64_t arg)
+void user_warn_once(struct user *u, uint64_t nr, const char *what, uint64_t arg)
 {
 	if (nr < 512 && (u->warned[nr / 64] >> (nr % 64) & 1))
 		return;
@@ -392,10 +397,10 @@ static int64_t sys_ioctl(struct user *u, const uint64_t a[6])
 	case TIOCGWINSZ: size = 8; break;
 	case TIOCGPGRP: case FIONREAD: size = 4; break;
 	default:
-		warn_once(u, SYS_ioctl, "ioctl", a[1]);
+		user_warn_once(u, SYS_ioctl, "ioctl", a[1]);
 		return -ENOTTY;
 	}
-	if (check(u, a[2], size, prot))
+	if (user_check(u, a[2], size, prot))
 		return -EFAULT;
 	return host(syscall(SYS_ioctl, a[0], a[1], a[2]));
 }
@@ -407,7 +412,7 @@ static int64_t sys_fcntl(struct user *u, const uint64_t a[6])
 	case F_SETFL: case F_GETPIPE_SZ: case F_SETPIPE_SZ:
 		break;
 	case F_GETLK: case F_SETLK: case F_SETLKW:
-		if (check(u, a[2], sizeof(struct flock), PROT_WRITE))
+		if (user_check(u, a[2], sizeof(struct flock), PROT_WRITE))
 			return -EFAULT;
 		break;
 	default:
@@ -416,10 +421,15 @@ static int64_t sys_fcntl(struct user *u, const uint64_t a[6])
 	return host(syscall(SYS_fcntl, a[0], a[1], a[2]));
 }
 
-/* Dispositions are recorded for the guest to read back; no signal is ever delivered. */
+/*
+ * Dispositions are recorded for the guest to read back; no signal is ever
+ * delivered to a guest handler. SIG_IGN also applies to the host, so an
+ * ignored signal (SIGPIPE, SIGCHLD's auto-reaping, a SIGINT ignored across
+ * exec) behaves as it would natively; anything else is the host default.
+ */
 static int64_t sys_sigaction(struct user *u, const uint64_t a[6])
 {
-	uint64_t sig = a[0];
+	uint64_t sig = a[0], handler;
 
 	if (a[3] != 8 || sig < 1 || sig > 64 || (a[1] && (sig == SIGKILL || sig == SIGSTOP)))
 		return -EINVAL;
@@ -427,8 +437,12 @@ static int64_t sys_sigaction(struct user *u, const uint64_t a[6])
 		return -EFAULT;
 	if (a[2])
 		memcpy((void *)(uintptr_t)a[2], u->sigact[sig - 1], 32);
-	if (a[1])
-		memcpy(u->sigact[sig - 1], (const void *)(uintptr_t)a[1], 32);
+	if (!a[1])
+		return 0;
+	memcpy(u->sigact[sig - 1], (const void *)(uintptr_t)a[1], 32);
+	memcpy(&handler, u->sigact[sig - 1], 8);
+	if (sig != SIGSTOP && sig != SIGKILL)
+		signal(sig, handler == (uintptr_t)SIG_IGN ? SIG_IGN : SIG_DFL);
 	return 0;
 }
 
@@ -462,10 +476,10 @@ static int64_t sys_futex(struct user *u, const uint64_t a[6])
 
 	if (op != FUTEX_WAIT && op != FUTEX_WAKE && op != FUTEX_WAIT_BITSET &&
 	    op != FUTEX_WAKE_BITSET) {
-		warn_once(u, SYS_futex, "futex op", op);
+		user_warn_once(u, SYS_futex, "futex op", op);
 		return -ENOSYS;
 	}
-	if ((a[0] & 3) || check(u, a[0], 4, PROT_READ))
+	if ((a[0] & 3) || user_check(u, a[0], 4, PROT_READ))
 		return -EFAULT;
 	if ((op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET) &&
 	    check_opt(u, a[3], TIMESPEC, PROT_READ))
@@ -479,7 +493,7 @@ static int64_t sys_arch_prctl(struct user *u, const uint64_t a[6])
 	case ARCH_SET_FS: u->cpu.fs_base = a[1]; return 0;
 	case ARCH_SET_GS: u->cpu.gs_base = a[1]; return 0;
 	case ARCH_GET_FS: case ARCH_GET_GS:
-		if (check(u, a[1], 8, PROT_WRITE))
+		if (user_check(u, a[1], 8, PROT_WRITE))
 			return -EFAULT;
 		memcpy((void *)(uintptr_t)a[1], a[0] == ARCH_GET_FS ? &u->cpu.fs_base :
 		       &u->cpu.gs_base, 8);
@@ -493,10 +507,10 @@ static int64_t sys_arch_prctl(struct user *u, const uint64_t a[6])
 static int64_t sys_prctl(struct user *u, const uint64_t a[6])
 {
 	if (a[0] != PR_SET_NAME && a[0] != PR_GET_NAME) {
-		warn_once(u, SYS_prctl, "prctl option", a[0]);
+		user_warn_once(u, SYS_prctl, "prctl option", a[0]);
 		return -EINVAL;
 	}
-	if (check(u, a[1], 16, a[0] == PR_SET_NAME ? PROT_READ : PROT_WRITE))
+	if (user_check(u, a[1], 16, a[0] == PR_SET_NAME ? PROT_READ : PROT_WRITE))
 		return -EFAULT;
 	return host(syscall(SYS_prctl, a[0], a[1], 0, 0, 0));
 }
@@ -530,10 +544,13 @@ int64_t user_do_syscall(struct user *u, uint64_t nr, const uint64_t a[6])
 	case SYS_set_robust_list: return a[1] == 24 ? 0 : -EINVAL;
 	case SYS_rseq: return -ENOSYS;
 	case SYS_exit: case SYS_exit_group: return sys_exit(u, a[0]);
+	case SYS_clone: return user_sys_clone(u, a);
+	case SYS_fork: case SYS_vfork: return user_sys_fork(u);
+	case SYS_execve: return user_sys_execve(u, a);
 	}
 	if (nr < NPASS && passthrough[nr].name)
 		return pass(u, nr, a);
-	warn_once(u, nr, "system call", nr);
+	user_warn_once(u, nr, "system call", nr);
 	return -ENOSYS;
 }
 

@@ -55,6 +55,18 @@ compare "tr" "$tmp/text.txt" "$bb" tr a-z A-Z
 compare "od" $none "$bb" od -A x -t x1z -N 4096 "$tmp/rand.bin"
 compare "uniq" $none "$bb" uniq -c "$tmp/text.txt"
 compare "ls" $none "$bb" ls -a "$tmp"
+# Processes: fork (command substitution, subshells, pipelines), exec of
+# applets through /proc/self/exe and of #! scripts, wait statuses, exec errors.
+gzip -c "$tmp/nums.txt" > "$tmp/nums.gz"
+printf '#!%s sh\necho "script $0 $1"; exit 7\n' "$bb" > "$tmp/script.sh"
+chmod +x "$tmp/script.sh"
+compare "sh fork" $none "$bb" sh -c 'x=$(echo hi); echo "$x $(( 6 * 7 ))"; (exit 5); echo $?'
+compare "sh pipeline" "$tmp/text.txt" "$bb" sh -c 'tr a-z A-Z | sort | uniq -c'
+compare "sh exec" $none "$bb" sh -c "exec $bb wc -l $tmp/nums.txt"
+compare "sh script" $none "$bb" sh -c "$tmp/script.sh arg; echo \$?"
+compare "sh not found" $none "$bb" sh -c 'nosuchcommand 2>/dev/null; echo $?'
+compare "sh exit status" $none "$bb" sh -c 'exit 3'
+compare "zcat" $none "$bb" zcat "$tmp/nums.gz"
 compare "bench" $none "$bench" all 1
 compare "bench static-pie" $none "$bench_pie" all 1
 

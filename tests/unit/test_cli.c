@@ -97,6 +97,12 @@ static void other_commands(void **state)
 	assert_int_equal(cfg.user_argc, 3);
 	assert_string_equal(cfg.user_argv[0], "/bin/busybox");
 	assert_string_equal(cfg.user_argv[2], "--kernel");
+	assert_null(cfg.user_argv0);
+	/* -0 names the program's argv[0] (as qemu-x86_64's -0), re-exec uses it. */
+	assert_int_equal(PARSE(&cfg, err, "user", "-0", "sh", "/bin/busybox", "-c", "x"), CLI_USER);
+	assert_string_equal(cfg.user_argv0, "sh");
+	assert_int_equal(cfg.user_argc, 3);
+	assert_string_equal(cfg.user_argv[0], "/bin/busybox");
 }
 
 struct bad_case {
@@ -128,6 +134,8 @@ static void bad_input_names_the_problem(void **state)
 		{ { "spry", "run", "--kernel", "k", "extra", NULL }, "'extra'" },
 		{ { "spry", "probe", "x", NULL }, "probe" },
 		{ { "spry", "user", NULL }, "PROGRAM is required" },
+		{ { "spry", "user", "-0", NULL }, "-0 needs" },
+		{ { "spry", "user", "-0", "sh", NULL }, "PROGRAM is required" },
 		{ { "spry", "run", "--kernel", "k", "--disk", "readonly=on", NULL }, "path=FILE" },
 		{ { "spry", "run", "--kernel", "k", "--disk", "path=", NULL }, "empty" },
 		{ { "spry", "run", "--kernel", "k", "--disk", "path=a,cache=wt", NULL }, "cache=" },

@@ -5,6 +5,8 @@
  */
 #include <elf.h>
 #include <errno.h>
+#include <sched.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -272,7 +275,7 @@ static void bad_pointers_fault(void **state)
 	assert_null(uspace_find(&u->as, (uintptr_t)rw));
 	assert_int_equal(sys(u, SYS_read, p[0], (uintptr_t)rw, 1, 0), -EFAULT);
 	/* unknown system calls */
-	assert_int_equal(sys(u, SYS_fork, 0, 0, 0, 0), -ENOSYS);
+	assert_int_equal(sys(u, SYS_ptrace, 0, 0, 0, 0), -ENOSYS);
 	close(p[0]);
 	close(p[1]);
 	tcg_cpu_destroy(&u->cpu);
@@ -314,6 +317,60 @@ static void memory_calls(void **state)
 	free(u);
 }
 
+/*
+ * fork and clone make a real child that carries on with the guest's state
+ * (here: its stack and TLS from clone); threads are refused; execve checks
+ * every pointer and reports the errors the guest's exec would see.
+ */
+static void process_calls(void **state)
+{
+	uint8_t *rw, *ro;
+	struct user *u = user_with_pages(&rw, &ro);
+	uint64_t *tid = (uint64_t *)rw, *argv = (uint64_t *)(rw + 64);
+	const uint64_t tls_clone[6] = { SIGCHLD | CLONE_SETTLS | CLONE_CHILD_SETTID, 0x7000,
+					0, (uintptr_t)tid, 0x5000 };
+	char *path = (char *)rw + 128;
+	int64_t pid;
+	int status;
+
+	pid = sys(u, SYS_fork, 0, 0, 0, 0);
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(42);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+
+	pid = user_do_syscall(u, SYS_clone, tls_clone);
+	assert_true(pid >= 0);
+	if (pid == 0)	/* the child's guest state, and the tid the kernel stored for it */
+		_exit(u->cpu.gpr[4] == 0x7000 && u->cpu.fs_base == 0x5000 &&
+		      (pid_t)*tid == getpid() ? 0 : 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(u->cpu.fs_base, 0);	/* the parent's is untouched */
+
+	assert_int_equal(sys(u, SYS_clone, CLONE_VM | CLONE_THREAD | CLONE_SIGHAND, 0x7000, 0, 0),
+			 -ENOSYS);
+	assert_int_equal(sys(u, SYS_clone, SIGCHLD | CLONE_NEWNS, 0, 0, 0), -EINVAL);
+	assert_int_equal(sys(u, SYS_clone, SIGCHLD | CLONE_CHILD_SETTID, 0, 0, (uintptr_t)ro), -EFAULT);
+
+	/* execve: the path, the argv array and each of its strings are guest memory */
+	strcpy(path, "/nonexistent/program");
+	argv[0] = (uintptr_t)path;
+	argv[1] = 0;
+	assert_int_equal(sys(u, SYS_execve, (uintptr_t)"/bin/sh", (uintptr_t)argv, 0, 0), -EFAULT);
+	assert_int_equal(sys(u, SYS_execve, (uintptr_t)path, (uintptr_t)ro - 4, 0, 0), -EFAULT);
+	argv[1] = (uintptr_t)"spry's own string";
+	assert_int_equal(sys(u, SYS_execve, (uintptr_t)path, (uintptr_t)argv, 0, 0), -EFAULT);
+	argv[1] = 0;
+	assert_int_equal(sys(u, SYS_execve, (uintptr_t)path, (uintptr_t)argv, 0, 0), -ENOENT);
+	strcpy(path, "/");
+	assert_int_equal(sys(u, SYS_execve, (uintptr_t)path, (uintptr_t)argv, 0, 0), -EACCES);
+	tcg_cpu_destroy(&u->cpu);
+	uspace_destroy(&u->as);
+	free(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +381,7 @@ int main(void)
 		cmocka_unit_test(initial_stack),
 		cmocka_unit_test(bad_pointers_fault),
 		cmocka_unit_test(memory_calls),
+		cmocka_unit_test(process_calls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
