@@ -14,6 +14,7 @@
 
 #include "spry/console.h"
 #include "spry/devices.h"
+#include "spry/pit.h"
 #include "spry/exit.h"
 #include "spry/file.h"
 #include "spry/log.h"
@@ -122,6 +123,8 @@ static int vm_add_devices(struct vm *vm)
 		return -1;
 	if (i8042_init(vm) || rtc_init(vm) || debug_exit_init(vm) || boot_timer_init(vm) ||
 	    acpi_sleep_init(vm))
+		return -1;
+	if (!vm->accel->has_pit && pit_init(vm))
 		return -1;
 	return 0;
 }

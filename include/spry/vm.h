@@ -32,6 +32,8 @@ struct vcpu {
 /* What an accelerator provides; KVM and TCG-lite implement the same table. */
 struct accel_ops {
 	const char *name;
+	/* The accelerator emulates the i8254 PIT itself (else spry's model serves 0x40-0x43). */
+	bool has_pit;
 	/* Create the machine: memory slots, irqchip, timers. */
 	int (*create)(struct vm *vm);
 	int (*vcpu_create)(struct vcpu *vcpu);

@@ -440,6 +440,7 @@ static void kvm_destroy(struct vm *vm)
 
 const struct accel_ops kvm_accel_ops = {
 	.name = "kvm",
+	.has_pit = true,
 	.create = kvm_create,
 	.vcpu_create = kvm_vcpu_create,
 	.vcpu_set_boot_state = kvm_vcpu_set_boot_state,

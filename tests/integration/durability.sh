@@ -21,7 +21,6 @@ k=64 sectors=2048 first=1024	# first: DURABLE_SECTOR in virtio-blk.c
 
 . "$(dirname "$0")/skip.sh"
 skip_without_kvm "$accel"
-skip_virtio_under_tcg "$accel" "$vmm"
 
 dir=$(mktemp -d)
 pid=

@@ -9,16 +9,6 @@ skip_without_kvm() {
 	fi
 }
 
-# skip_virtio_under_tcg ACCEL VMM: the guest library times its virtio waits against
-# PIT channel 0 (lib/virtio.c tsc_per_ms()); only KVM's in-kernel PIT provides one
-# until TCG-lite has devices of its own, so under tcg every wait would time out.
-skip_virtio_under_tcg() {
-	if [ "$1" = tcg ] && [ "$2" = spry ]; then
-		echo "SKIP: TCG-lite has no PIT yet; the virtio payloads calibrate their timeouts against it"
-		exit 77
-	fi
-}
-
 # skip_if_no_accel STATUS ACCEL STDERR_FILE: spry exits 10 when no accelerator can run
 # the guest; its stderr says why.
 skip_if_no_accel() {

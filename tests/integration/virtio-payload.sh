@@ -20,7 +20,6 @@ sectors=2048
 
 . "$(dirname "$0")/skip.sh"
 skip_without_kvm "$accel"
-skip_virtio_under_tcg "$accel" "$vmm"
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
