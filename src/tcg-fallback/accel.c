@@ -29,6 +29,8 @@
 #define CR0_WP		(1ULL << 16)
 #define CR0_PG		(1ULL << 31)
 #define CR4_PAE		(1ULL << 5)
+#define RFLAGS_NT	(1ULL << 14)
+#define RFLAGS_RF	(1ULL << 16)
 #define EFER_SCE	(1ULL << 0)
 #define EFER_LME	(1ULL << 8)
 #define EFER_LMA	(1ULL << 10)
@@ -562,6 +564,16 @@ static bool has_error_code(int vec)
 	return vec == 8 || (vec >= 10 && vec <= 14) || vec == 17;
 }
 
+/*
+ * Faults (all exceptions but #DB, #BP and #OF, which are traps here) save
+ * RFLAGS with RF set, so that IRET back to the faulting instruction does not
+ * hit an instruction breakpoint there again.
+ */
+static uint64_t saved_rflags(const struct tcg_cpu *cpu, int vec)
+{
+	return cpu->rflags | (vec == 1 || vec == 3 || vec == 4 ? 0 : RFLAGS_RF);
+}
+
 /* Deliver @vec through the long-mode IDT; false when that faults (cpu->exc_vector says how). */
 static bool deliver(struct tcg_vcpu *t, int vec, uint32_t error)
 {
@@ -590,8 +602,8 @@ static bool deliver(struct tcg_vcpu *t, int vec, uint32_t error)
 	target = (lo & 0xffff) | (lo >> 48 & 0xffff) << 16 | hi << 32;
 	sp = cpu->gpr[4] & ~15ULL;
 	{
-		uint64_t frame[6] = { error, cpu->rip, t->sel[SEG_CS], cpu->rflags, cpu->gpr[4],
-				      t->sel[SEG_SS] };
+		uint64_t frame[6] = { error, cpu->rip, t->sel[SEG_CS], saved_rflags(cpu, vec),
+				      cpu->gpr[4], t->sel[SEG_SS] };
 		int n = has_error_code(vec) ? 6 : 5;
 		const uint64_t *f = has_error_code(vec) ? frame : frame + 1;
 
@@ -603,7 +615,7 @@ static bool deliver(struct tcg_vcpu *t, int vec, uint32_t error)
 	load_cs(t, sel);
 	cpu->gpr[4] = sp;
 	cpu->rip = target;
-	cpu->rflags &= ~(uint64_t)(X86_TF | 0x4000 | 0x10000);
+	cpu->rflags &= ~(uint64_t)(X86_TF | RFLAGS_NT | RFLAGS_RF);
 	if (!(lo >> 40 & 1))
 		cpu->rflags &= ~(uint64_t)X86_IF;	/* interrupt gate */
 	return true;

@@ -3,7 +3,7 @@
  * every level's entry and leaves the dirty bit clear, a write sets dirty,
  * and page faults carry the architectural error code and CR2 (not present,
  * write to a read-only page with CR0.WP, fetch from an NX page with
- * EFER.NXE). The pages under test are mapped with 4 KiB entries at 512 GiB,
+ * EFER.NXE), with RF set in the saved RFLAGS. The pages under test are mapped with 4 KiB entries at 512 GiB,
  * through the library's PML4, so every level is one this payload owns.
  */
 #include "guest.h"
@@ -25,7 +25,9 @@ static uint64_t pd[512] __attribute__((aligned(4096)));
 static uint64_t pt[512] __attribute__((aligned(4096)));
 static uint8_t data[4096] __attribute__((aligned(4096)));
 
-static volatile uint64_t fault_vector, fault_error, fault_cr2;
+#define RFLAGS_RF	(1ULL << 16)
+
+static volatile uint64_t fault_vector, fault_error, fault_cr2, fault_rflags;
 
 /*
  * probe_read/probe_write touch one byte and return 0; a fault there (or in
@@ -47,6 +49,7 @@ static void record_fault(struct trap_frame *f)
 	fault_vector = f->vector;
 	fault_error = f->error;
 	fault_cr2 = cr2;
+	fault_rflags = f->rflags;
 	f->rip = (uint64_t)probe_faulted;
 }
 
@@ -94,6 +97,7 @@ static void check_fault(const char *what, int (*fn)(volatile uint8_t *), uint64_
 	check(what, fault_vector, 14);
 	check(what, fault_error, error);
 	check(what, fault_cr2, va);
+	check(what, fault_rflags & RFLAGS_RF, RFLAGS_RF);	/* a fault saves RF set */
 }
 
 int main(void)
