@@ -38,6 +38,45 @@ void vm_request_stop(struct vm *vm, int exit_status)
 	pthread_mutex_unlock(&vm->stop_lock);
 }
 
+/* The state of @vcpu in four lines of the log, for a guest that died on it. */
+static void vcpu_log_state(struct vcpu *vcpu)
+{
+	struct vcpu_state s;
+	const uint64_t *g = s.gpr;
+	int i = vcpu->index;
+
+	if (vcpu->vm->accel->vcpu_get_state(vcpu, &s)) {
+		spry_err("vcpu %d: cannot read its state", i);
+		return;
+	}
+	spry_info("vcpu %d: rip %#llx rflags %#llx cr0 %#llx cr2 %#llx cr3 %#llx cr4 %#llx "
+		  "efer %#llx", i, (unsigned long long)s.rip, (unsigned long long)s.rflags,
+		  (unsigned long long)s.cr0, (unsigned long long)s.cr2,
+		  (unsigned long long)s.cr3, (unsigned long long)s.cr4,
+		  (unsigned long long)s.efer);
+	spry_info("vcpu %d: rax %#llx rcx %#llx rdx %#llx rbx %#llx rsp %#llx rbp %#llx "
+		  "rsi %#llx rdi %#llx", i, (unsigned long long)g[0], (unsigned long long)g[1],
+		  (unsigned long long)g[2], (unsigned long long)g[3], (unsigned long long)g[4],
+		  (unsigned long long)g[5], (unsigned long long)g[6], (unsigned long long)g[7]);
+	spry_info("vcpu %d: r8 %#llx r9 %#llx r10 %#llx r11 %#llx r12 %#llx r13 %#llx "
+		  "r14 %#llx r15 %#llx", i, (unsigned long long)g[8], (unsigned long long)g[9],
+		  (unsigned long long)g[10], (unsigned long long)g[11], (unsigned long long)g[12],
+		  (unsigned long long)g[13], (unsigned long long)g[14], (unsigned long long)g[15]);
+	spry_info("vcpu %d: es %#x cs %#x ss %#x ds %#x fs %#x gs %#x fs.base %#llx "
+		  "gs.base %#llx gdt %#llx/%#x idt %#llx/%#x", i, s.sel[0], s.sel[1], s.sel[2],
+		  s.sel[3], s.sel[4], s.sel[5], (unsigned long long)s.fs_base,
+		  (unsigned long long)s.gs_base, (unsigned long long)s.gdt_base, s.gdt_limit,
+		  (unsigned long long)s.idt_base, s.idt_limit);
+}
+
+void vm_vcpu_failed(struct vcpu *vcpu, int exit_status)
+{
+	/* Only the first failure is worth the state: later ones are its consequences. */
+	if (!vm_stopping(vcpu->vm))
+		vcpu_log_state(vcpu);
+	vm_request_stop(vcpu->vm, exit_status);
+}
+
 void vm_irq_line(struct vm *vm, unsigned int gsi, int level)
 {
 	if (vm->accel->irq_line(vm, gsi, level) < 0)

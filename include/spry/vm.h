@@ -29,6 +29,17 @@ struct vcpu {
 	void *accel_state;
 };
 
+/* A vCPU's architectural state as an accelerator reports it. */
+struct vcpu_state {
+	uint64_t gpr[16];	/* rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15 */
+	uint64_t rip, rflags;
+	uint64_t cr0, cr2, cr3, cr4, efer;
+	uint16_t sel[6];	/* es, cs, ss, ds, fs, gs */
+	uint64_t fs_base, gs_base;
+	uint64_t gdt_base, idt_base;
+	uint16_t gdt_limit, idt_limit;
+};
+
 /* What an accelerator provides; KVM and TCG-lite implement the same table. */
 struct accel_ops {
 	const char *name;
@@ -39,6 +50,8 @@ struct accel_ops {
 	int (*vcpu_create)(struct vcpu *vcpu);
 	/* Put the boot CPU in the state the boot protocol asks for. */
 	int (*vcpu_set_boot_state)(struct vcpu *vcpu, const struct boot_cpu_state *s);
+	/* Read @vcpu's state; only on the vCPU's own thread, or while it does not run. */
+	int (*vcpu_get_state)(struct vcpu *vcpu, struct vcpu_state *s);
 	/* Run until the VM stops; exits are dispatched to the buses. */
 	void (*vcpu_run)(struct vcpu *vcpu);
 	/* Make a running vCPU return to its loop promptly (async-signal safe use only). */
@@ -87,6 +100,12 @@ static inline bool vm_stopping(struct vm *vm)
 
 /* How many virtio-mmio windows @cfg needs (disks, then console, then rng). */
 unsigned int vm_virtio_count(const struct vm_config *cfg);
+
+/*
+ * A vCPU thread's end of the VM: log @vcpu's state (vcpu_get_state) and ask
+ * the VM to stop with @exit_status (a triple fault or a vCPU failure).
+ */
+void vm_vcpu_failed(struct vcpu *vcpu, int exit_status);
 
 /* Raise or lower an interrupt line, whatever irqchip is in use. */
 void vm_irq_line(struct vm *vm, unsigned int gsi, int level);

@@ -284,7 +284,7 @@ static void set_cr0(struct tcg_vcpu *t, uint64_t v)
 		tcg_raise(&t->cpu, TCG_EXC_GP, 0);
 	if ((v & CR0_PG) && !(t->efer & EFER_LME)) {
 		spry_err("tcg: the guest enables 32-bit paging, which TCG-lite does not implement");
-		vm_request_stop(t->vm, SPRY_EXIT_VCPU_FAILURE);
+		vm_vcpu_failed(t->vcpu, SPRY_EXIT_VCPU_FAILURE);
 		t->cpu.stop = true;
 	}
 	t->cr0 = v | 0x10;	/* ET is fixed */
@@ -636,7 +636,9 @@ static void exception(struct tcg_vcpu *t)
 		return;
 	if (vec != 8 && deliver(t, 8, 0))
 		return;
-	vm_request_stop(t->vm, SPRY_EXIT_TRIPLE_FAULT);
+	spry_err("tcg: vcpu %d: triple fault (exception %d could not be delivered)",
+		 t->vcpu->index, vec);
+	vm_vcpu_failed(t->vcpu, SPRY_EXIT_TRIPLE_FAULT);
 }
 
 /* ---- accel_ops ---- */
@@ -698,6 +700,24 @@ static int tcg_vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_cpu_stat
 	return 0;
 }
 
+static int tcg_vcpu_get_state(struct vcpu *vcpu, struct vcpu_state *s)
+{
+	const struct tcg_vcpu *t = vcpu->accel_state;
+	const struct tcg_cpu *cpu = &t->cpu;
+
+	*s = (struct vcpu_state){
+		.rip = cpu->rip, .rflags = cpu->rflags,
+		.cr0 = t->cr0, .cr2 = t->cr2, .cr3 = t->cr3, .cr4 = t->cr4, .efer = t->efer,
+		.fs_base = cpu->fs_base, .gs_base = cpu->gs_base,
+		.gdt_base = t->gdt_base, .gdt_limit = t->gdt_limit,
+		.idt_base = t->idt_base, .idt_limit = t->idt_limit,
+	};
+	memcpy(s->gpr, cpu->gpr, sizeof(s->gpr));
+	for (int i = 0; i < SEG_COUNT; i++)
+		s->sel[i] = t->sel[i];
+	return 0;
+}
+
 static void tcg_vcpu_run(struct vcpu *vcpu)
 {
 	struct tcg_vcpu *t = vcpu->accel_state;
@@ -747,6 +767,7 @@ const struct accel_ops tcg_accel_ops = {
 	.create = tcg_create,
 	.vcpu_create = tcg_vcpu_create,
 	.vcpu_set_boot_state = tcg_vcpu_set_boot_state,
+	.vcpu_get_state = tcg_vcpu_get_state,
 	.vcpu_run = tcg_vcpu_run,
 	.vcpu_kick = tcg_vcpu_kick,
 	.irq_line = tcg_irq_line,

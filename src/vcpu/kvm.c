@@ -384,6 +384,31 @@ fail:
 	return -1;
 }
 
+static int kvm_vcpu_get_state(struct vcpu *vcpu, struct vcpu_state *s)
+{
+	struct kvm_vcpu *kv = vcpu->accel_state;
+	const struct kvm_segment *seg[6];
+	struct kvm_sregs sr;
+	struct kvm_regs r;
+
+	if (ioctl(kv->fd, KVM_GET_REGS, &r) < 0 || ioctl(kv->fd, KVM_GET_SREGS, &sr) < 0)
+		return -1;
+	*s = (struct vcpu_state){
+		.gpr = { r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi,
+			 r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15 },
+		.rip = r.rip, .rflags = r.rflags,
+		.cr0 = sr.cr0, .cr2 = sr.cr2, .cr3 = sr.cr3, .cr4 = sr.cr4, .efer = sr.efer,
+		.fs_base = sr.fs.base, .gs_base = sr.gs.base,
+		.gdt_base = sr.gdt.base, .gdt_limit = sr.gdt.limit,
+		.idt_base = sr.idt.base, .idt_limit = sr.idt.limit,
+	};
+	seg[0] = &sr.es, seg[1] = &sr.cs, seg[2] = &sr.ss;
+	seg[3] = &sr.ds, seg[4] = &sr.fs, seg[5] = &sr.gs;
+	for (int i = 0; i < 6; i++)
+		s->sel[i] = seg[i]->selector;
+	return 0;
+}
+
 static int kvm_irq_line(struct vm *vm, unsigned int gsi, int level)
 {
 	struct kvm_vm *k = vm->accel_state;
@@ -444,6 +469,7 @@ const struct accel_ops kvm_accel_ops = {
 	.create = kvm_create,
 	.vcpu_create = kvm_vcpu_create,
 	.vcpu_set_boot_state = kvm_vcpu_set_boot_state,
+	.vcpu_get_state = kvm_vcpu_get_state,
 	.vcpu_run = kvm_vcpu_run,
 	.vcpu_kick = kvm_vcpu_kick,
 	.irq_line = kvm_irq_line,

@@ -49,7 +49,7 @@ static void handle_system_event(struct vcpu *vcpu, struct kvm_run *run)
 	default:
 		spry_err("vcpu %d: unexpected system event %u", vcpu->index,
 			 run->system_event.type);
-		vm_request_stop(vcpu->vm, SPRY_EXIT_VCPU_FAILURE);
+		vm_vcpu_failed(vcpu, SPRY_EXIT_VCPU_FAILURE);
 	}
 }
 
@@ -69,7 +69,7 @@ static void report_failure(struct vcpu *vcpu, struct kvm_run *run)
 	default:
 		spry_err("vcpu %d: unhandled KVM exit %u", vcpu->index, run->exit_reason);
 	}
-	vm_request_stop(vcpu->vm, SPRY_EXIT_VCPU_FAILURE);
+	vm_vcpu_failed(vcpu, SPRY_EXIT_VCPU_FAILURE);
 }
 
 static void handle_exit(struct vcpu *vcpu, struct kvm_run *run)
@@ -82,7 +82,8 @@ static void handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 		handle_mmio(vcpu->vm, run);
 		break;
 	case KVM_EXIT_SHUTDOWN:
-		vm_request_stop(vcpu->vm, SPRY_EXIT_TRIPLE_FAULT);
+		spry_err("vcpu %d: triple fault", vcpu->index);
+		vm_vcpu_failed(vcpu, SPRY_EXIT_TRIPLE_FAULT);
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		handle_system_event(vcpu, run);
