@@ -39,6 +39,7 @@
 #define SPRY_PORT_ACPI_SLEEP	0x600	/* HW-reduced ACPI sleep control/status */
 
 /* Interrupt lines (ISA numbering; IRQ 0 reaches IOAPIC pin 2). */
+#define SPRY_GSI_PIT		2	/* ISA IRQ 0, through the MADT's override */
 #define SPRY_IRQ_COM1		4
 #define SPRY_IRQ_RTC		8
 #define SPRY_IOAPIC_PINS	24

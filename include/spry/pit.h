@@ -20,7 +20,19 @@ void pit_free(struct pit *p);
 uint8_t pit_read(struct pit *p, unsigned int port);
 void pit_write(struct pit *p, unsigned int port, uint8_t v);
 
-/* Put a PIT on @vm's port bus at 0x40-0x43; 0, or -1 with a message printed. */
+/*
+ * Whether channel 0's OUT rose since the last call: 0 when it did (the call
+ * counts it), else the clock time of the next rise, or INT64_MAX for none.
+ * Call with nothing else using @p; the IRQ thread does.
+ */
+int64_t pit_irq_due(struct pit *p);
+/* Start a thread calling @raise(@opaque) at every rise of channel 0's OUT; 0 or -errno. */
+int pit_irq_start(struct pit *p, void (*raise)(void *opaque), void *opaque);
+
+/*
+ * Put a PIT on @vm's port bus at 0x40-0x43, raising SPRY_GSI_PIT; 0, or -1
+ * with a message printed.
+ */
 int pit_init(struct vm *vm);
 
 #endif

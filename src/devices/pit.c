@@ -6,9 +6,12 @@
  * byte access, the counter-latch and read-back commands, and the OUT pins in
  * the status byte. Gates are high (port 0x61, which drives channel 2's gate
  * on a PC, stays with the i8042's range until the speaker port is modelled),
- * so the one-shot modes 1 and 5 start counting when loaded. Interrupts on
- * channel 0 come with a userspace irqchip; nothing raises IRQ 0 yet. BCD
- * counting is accepted and counts in binary.
+ * so the one-shot modes 1 and 5 start counting when loaded. BCD counting is
+ * accepted and counts in binary.
+ *
+ * IRQ 0: a thread sleeps until channel 0's OUT next rises (pit_irq_due())
+ * and raises an edge on the PIT's GSI; periods it slept through coalesce
+ * into one, as a real interrupt line's edges would while masked.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -53,6 +56,13 @@ struct pit {
 	int64_t (*clock_ns)(void);
 	pthread_mutex_t lock;
 	struct pit_channel ch[3];
+	uint64_t edges;		/* channel 0 OUT rising edges reported since its load */
+	/* The IRQ 0 thread, once pit_irq_start() ran. */
+	void (*raise)(void *opaque);
+	void *opaque;
+	pthread_t thread;
+	pthread_cond_t changed;	/* channel 0 was reprogrammed, or quit */
+	bool thread_running, quit;
 };
 
 static int64_t monotonic_ns(void)
@@ -117,6 +127,15 @@ static bool out_now(const struct pit *p, const struct pit_channel *c)
 	}
 }
 
+static void channel0_changed(struct pit *p, struct pit_channel *c)
+{
+	if (c != &p->ch[0])
+		return;
+	p->edges = 0;
+	if (p->thread_running)
+		pthread_cond_signal(&p->changed);
+}
+
 static void set_control(struct pit_channel *c, uint8_t v)
 {
 	c->control = v & 0x3f;
@@ -158,6 +177,7 @@ static void write_control(struct pit *p, uint8_t v)
 		latch_count(p, &p->ch[i]);
 	} else {
 		set_control(&p->ch[i], v);
+		channel0_changed(p, &p->ch[i]);
 	}
 }
 
@@ -166,6 +186,7 @@ static void load(struct pit *p, struct pit_channel *c, uint16_t count)
 	c->reload = count ? count : 65536;
 	c->start_ns = p->clock_ns();
 	c->loaded = true;
+	channel0_changed(p, c);
 }
 
 static void write_counter(struct pit *p, struct pit_channel *c, uint8_t v)
@@ -243,6 +264,91 @@ void pit_write(struct pit *p, unsigned int port, uint8_t v)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Clock nanoseconds at which @t input ticks after @c's load have passed. */
+static int64_t tick_time(const struct pit_channel *c, uint64_t t)
+{
+	return c->start_ns + (int64_t)(t / PIT_HZ * NS_PER_SEC +
+				       (t % PIT_HZ * NS_PER_SEC + PIT_HZ - 1) / PIT_HZ);
+}
+
+/*
+ * Tick of channel 0's rising OUT edge number @n (1-based) since its load:
+ * every period in modes 2 and 3, once in the others; 0 when there is none.
+ */
+static uint64_t edge_tick(const struct pit_channel *c, uint64_t n)
+{
+	switch (mode_of(c)) {
+	case 2: case 3:
+		return n * c->reload;
+	case 0: case 1:
+		return n == 1 ? c->reload : 0;
+	default:	/* 4, 5: OUT returns high a tick after the strobe */
+		return n == 1 ? c->reload + 1 : 0;
+	}
+}
+
+int64_t pit_irq_due(struct pit *p)
+{
+	struct pit_channel *c = &p->ch[0];
+	uint64_t next, t, n;
+	int64_t due;
+
+	if (!c->loaded || !(next = edge_tick(c, p->edges + 1)))
+		return INT64_MAX;
+	due = tick_time(c, next);
+	if (p->clock_ns() < due)
+		return due;
+	t = ticks(p, c);
+	n = mode_of(c) == 2 || mode_of(c) == 3 ? t / c->reload : 1;
+	p->edges = n > p->edges ? n : p->edges + 1;
+	return 0;
+}
+
+static void *irq_thread(void *opaque)
+{
+	struct pit *p = opaque;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->quit) {
+		int64_t due = pit_irq_due(p);
+		struct timespec ts = { due / NS_PER_SEC, due % NS_PER_SEC };
+
+		if (due == 0) {
+			pthread_mutex_unlock(&p->lock);
+			p->raise(p->opaque);
+			pthread_mutex_lock(&p->lock);
+		} else if (due == INT64_MAX) {
+			pthread_cond_wait(&p->changed, &p->lock);
+		} else {
+			pthread_cond_timedwait(&p->changed, &p->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int pit_irq_start(struct pit *p, void (*raise)(void *opaque), void *opaque)
+{
+	pthread_condattr_t attr;
+	int err;
+
+	p->raise = raise;
+	p->opaque = opaque;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	err = pthread_cond_init(&p->changed, &attr);
+	pthread_condattr_destroy(&attr);
+	if (err)
+		return -err;
+	err = pthread_create(&p->thread, NULL, irq_thread, p);
+	if (err) {
+		pthread_cond_destroy(&p->changed);
+		return -err;
+	}
+	p->thread_running = true;
+	return 0;
+}
+
 struct pit *pit_new(int64_t (*clock_ns)(void))
 {
 	struct pit *p = calloc(1, sizeof(*p));
@@ -258,6 +364,14 @@ void pit_free(struct pit *p)
 {
 	if (!p)
 		return;
+	if (p->thread_running) {
+		pthread_mutex_lock(&p->lock);
+		p->quit = true;
+		pthread_cond_signal(&p->changed);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+		pthread_cond_destroy(&p->changed);
+	}
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -267,7 +381,17 @@ void pit_free(struct pit *p)
 struct pit_device {
 	struct bus_device dev;
 	struct pit *pit;
+	struct vm *vm;
 };
+
+/* An edge on the PIT's GSI: ISA IRQ 0, which a PC wires to IOAPIC pin 2. */
+static void raise_irq0(void *opaque)
+{
+	struct pit_device *d = opaque;
+
+	vm_irq_line(d->vm, SPRY_GSI_PIT, 1);
+	vm_irq_line(d->vm, SPRY_GSI_PIT, 0);
+}
 
 static void pit_bus_read(void *opaque, uint64_t off, void *data, unsigned int len)
 {
@@ -305,10 +429,17 @@ int pit_init(struct vm *vm)
 		spry_err("pit: out of memory");
 		return -1;
 	}
+	d->vm = vm;
 	d->dev = (struct bus_device){
 		.name = "pit", .base = SPRY_PORT_PIT, .size = 4, .opaque = d,
 		.read = pit_bus_read, .write = pit_bus_write, .destroy = pit_bus_destroy,
 	};
+	err = pit_irq_start(d->pit, raise_irq0, d);
+	if (err) {
+		spry_err("pit: cannot start its interrupt thread: %s", strerror(-err));
+		pit_bus_destroy(&d->dev);
+		return -1;
+	}
 	err = bus_register(&vm->pio, &d->dev);
 	if (err) {
 		spry_err("pit: cannot place at port 0x%x: %s", SPRY_PORT_PIT, strerror(-err));

@@ -1,7 +1,8 @@
 /*
  * The i8254 model against a clock the test moves: counting per mode, the
  * OUT pin in read-back status, count latching, byte access modes, reload
- * 0 as 65536, and arbitrary guest port traffic (under the sanitizers).
+ * 0 as 65536, when channel 0 raises IRQ 0, and arbitrary guest port traffic
+ * (under the sanitizers).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -144,6 +145,43 @@ static void byte_access_modes(void **state)
 	assert_int_equal(read_lohi(p, CH0), 65535);
 }
 
+/* Clock time of tick @t (the first nanosecond it has passed). */
+static int64_t tick_ns(uint64_t t)
+{
+	return (int64_t)((t * 1000000000ULL + PIT_HZ - 1) / PIT_HZ);
+}
+
+static void irq0_edges(void **state)
+{
+	struct pit *p = *state;
+
+	assert_int_equal(pit_irq_due(p), INT64_MAX);	/* nothing loaded */
+	at_tick(0);
+	load_lohi(p, CH0, 2, 1000);			/* rate generator */
+	assert_int_equal(pit_irq_due(p), tick_ns(1000));
+	at_tick(999);
+	assert_int_equal(pit_irq_due(p), tick_ns(1000));
+	at_tick(1000);
+	assert_int_equal(pit_irq_due(p), 0);		/* the first edge */
+	assert_int_equal(pit_irq_due(p), tick_ns(2000));
+	at_tick(5500);					/* slept through 3 periods: one edge */
+	assert_int_equal(pit_irq_due(p), 0);
+	assert_int_equal(pit_irq_due(p), tick_ns(6000));
+	/* mode 0: one edge at the terminal count, then none */
+	at_tick(0);
+	load_lohi(p, CH0, 0, 300);
+	assert_int_equal(pit_irq_due(p), tick_ns(300));
+	at_tick(400);
+	assert_int_equal(pit_irq_due(p), 0);
+	assert_int_equal(pit_irq_due(p), INT64_MAX);
+	/* reprogramming the mode stops it until a count is loaded */
+	pit_write(p, CTRL, 0x34);
+	assert_int_equal(pit_irq_due(p), INT64_MAX);
+	/* channel 2 never interrupts */
+	load_lohi(p, 2, 2, 10);
+	assert_int_equal(pit_irq_due(p), INT64_MAX);
+}
+
 static void guest_noise_is_harmless(void **state)
 {
 	struct pit *p = *state;
@@ -169,6 +207,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(latch_holds_value_until_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(mode2_rate_generator, setup, teardown),
 		cmocka_unit_test_setup_teardown(byte_access_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(irq0_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(guest_noise_is_harmless, setup, teardown),
 	};
 
