@@ -7,10 +7,15 @@
  * cannot be delivered twice over shuts the vCPU down as a triple fault.
  *
  * Segments are flat: a selector load reads the descriptor only for the code
- * size (L and D bits) and the FS/GS bases. No interrupts are delivered yet
- * (no irqchip), so hlt sleeps until the VM stops whatever IF says.
+ * size (L and D bits) and the FS/GS bases.
+ *
+ * Interrupts: spry's userspace irqchip (src/irqchip/): each vCPU has its own
+ * local APIC, whose page the vCPU handles itself, and the IOAPIC sits on the
+ * MMIO bus, driven by irq_line. Interrupts are taken between runs of the
+ * interpreter (see tcg_vcpu_run()); hlt sleeps until one can be taken.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +27,8 @@
 #include "mem.h"
 #include "ops.h"
 #include "spry/exit.h"
+#include "spry/irqchip.h"
+#include "spry/layout.h"
 #include "spry/log.h"
 #include "spry/tcg.h"
 
@@ -61,8 +68,14 @@
 #define PFERR_W		2u
 #define PFERR_I		0x10u
 
-/* Instructions between checks of vm_stopping(). */
+/*
+ * Instructions between checks of vm_stopping() and of the local APIC (its
+ * timer, interrupts from other threads): about 0.2 ms of guest time.
+ */
 #define RUN_BUDGET	(1u << 16)
+/* Longest HLT sleep between checks of vm_stopping() when nothing else wakes it. */
+#define HALT_MAX_NS	100000000
+#define APIC_BASE_ENABLE (1u << 11)
 
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_COUNT };
 
@@ -76,6 +89,23 @@ struct tcg_vcpu {
 	uint16_t sel[SEG_COUNT];
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base, pat, misc_enable, apic_base;
 	atomic_bool kicked;
+	struct lapic *lapic;
+	bool irq_shadow;	/* after STI: one more instruction before interrupts */
+	/* HLT sleeps here; kicks and new interrupts signal it. */
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+	bool wake;
+};
+
+/* The machine-wide state: the IOAPIC all vCPUs' local APICs hang off. */
+struct tcg_machine {
+	struct ioapic *ioapic;
+};
+
+/* The IOAPIC's place on the MMIO bus (the bus frees this, the machine the IOAPIC). */
+struct ioapic_window {
+	struct bus_device dev;
+	struct ioapic *ioapic;
 };
 
 static struct tcg_vcpu *tv_of(struct tcg_cpu *cpu)
@@ -163,10 +193,38 @@ static int sys_tlb_fill(struct tcg_cpu *cpu, uint64_t vaddr, enum tcg_access acc
 	return 0;
 }
 
+/*
+ * The local APIC page is the CPU's own, as on hardware: it never reaches the
+ * bus. 32-bit aligned accesses only; others read 0 and write nothing.
+ */
+static void lapic_access(struct tcg_vcpu *t, uint64_t off, void *data, int size, bool write)
+{
+	uint32_t v = 0;
+
+	if (size != 4 || (off & 3)) {
+		if (!write)
+			memset(data, 0, size);
+		return;
+	}
+	if (write) {
+		memcpy(&v, data, 4);
+		lapic_write(t->lapic, off, v);
+		t->cpu.stop = true;	/* an EOI or a self IPI may let an interrupt in */
+	} else {
+		v = lapic_read(t->lapic, off);
+		memcpy(data, &v, 4);
+	}
+}
+
 static void sys_mmio(struct tcg_cpu *cpu, uint64_t phys, void *data, int size, bool write)
 {
 	struct tcg_vcpu *t = tv_of(cpu);
 
+	if ((t->apic_base & APIC_BASE_ENABLE) && phys >= SPRY_LAPIC_BASE &&
+	    phys < SPRY_LAPIC_BASE + LAPIC_MMIO_SIZE) {
+		lapic_access(t, phys - SPRY_LAPIC_BASE, data, size, write);
+		return;
+	}
 	if (write)
 		bus_write(&t->vm->mmio, phys, data, size);
 	else
@@ -252,6 +310,8 @@ static void op_iret(struct tcg_vcpu *t, const struct x86_insn *insn)
 	if (sz == 2)
 		fl = (cpu->rflags & ~0xffffULL) | (fl & 0xffff);
 	cpu->rflags = (fl & RFLAGS_WRITABLE) | 2;
+	if (cpu->rflags & X86_IF)
+		cpu->stop = true;	/* back to the run loop: an interrupt may be waiting */
 	if (stack) {
 		t->sel[SEG_SS] = ss;
 		cpu->gpr[4] = rsp;
@@ -480,13 +540,47 @@ static void op_io_string(struct tcg_vcpu *t, const struct x86_insn *insn)
 	}
 }
 
-/* hlt: no interrupt can arrive yet, so sleep until the VM stops. */
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * hlt: sleep until an interrupt can be taken (with IF clear, only the VM's
+ * stop ends it), waking for the local APIC's next timer event, for an
+ * interrupt another thread delivers, or for a kick.
+ */
 static void op_halt(struct tcg_vcpu *t)
 {
-	struct timespec ts = { 0, 1000000 };
+	while (!vm_stopping(t->vm)) {
+		int64_t now = now_ns(), until = lapic_next_event(t->lapic);
+		struct timespec ts;
 
-	while (!vm_stopping(t->vm) && !atomic_load(&t->kicked))
-		nanosleep(&ts, NULL);
+		if ((t->cpu.rflags & X86_IF) && lapic_pending(t->lapic) >= 0)
+			return;
+		if (until - now > HALT_MAX_NS || !(t->cpu.rflags & X86_IF))
+			until = now + HALT_MAX_NS;
+		ts.tv_sec = until / 1000000000;
+		ts.tv_nsec = until % 1000000000;
+		pthread_mutex_lock(&t->wait_lock);
+		while (!t->wake && !vm_stopping(t->vm) &&
+		       pthread_cond_timedwait(&t->wait_cond, &t->wait_lock, &ts) == 0)
+			;
+		t->wake = false;
+		pthread_mutex_unlock(&t->wait_lock);
+	}
+}
+
+/* Wake the vCPU from HLT (a new interrupt, or a kick). */
+static void wake_up(struct tcg_vcpu *t)
+{
+	pthread_mutex_lock(&t->wait_lock);
+	t->wake = true;
+	pthread_cond_signal(&t->wait_cond);
+	pthread_mutex_unlock(&t->wait_lock);
 }
 
 static void sys_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
@@ -533,7 +627,13 @@ static void sys_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
 			far_transfer(t, insn->imm2, insn->imm & size_mask(insn->opsize));
 			break;
 		case 0xfa: cpu->rflags &= ~(uint64_t)X86_IF; break;
-		case 0xfb: cpu->rflags |= X86_IF; break;
+		case 0xfb:	/* sti: interrupts wait one more instruction */
+			if (!(cpu->rflags & X86_IF)) {
+				t->irq_shadow = true;
+				cpu->stop = true;
+			}
+			cpu->rflags |= X86_IF;
+			break;
 		case 0xff: {	/* jmp m16:z */
 			int sz = insn->opsize;
 			uint64_t rip;
@@ -569,13 +669,17 @@ static bool has_error_code(int vec)
  * RFLAGS with RF set, so that IRET back to the faulting instruction does not
  * hit an instruction breakpoint there again.
  */
-static uint64_t saved_rflags(const struct tcg_cpu *cpu, int vec)
+static uint64_t saved_rflags(const struct tcg_cpu *cpu, int vec, bool extint)
 {
-	return cpu->rflags | (vec == 1 || vec == 3 || vec == 4 ? 0 : RFLAGS_RF);
+	return cpu->rflags | (extint || vec == 1 || vec == 3 || vec == 4 ? 0 : RFLAGS_RF);
 }
 
-/* Deliver @vec through the long-mode IDT; false when that faults (cpu->exc_vector says how). */
-static bool deliver(struct tcg_vcpu *t, int vec, uint32_t error)
+/*
+ * Deliver exception @vec, or an external interrupt with @extint (no error
+ * code, no RF), through the long-mode IDT; false when that faults
+ * (cpu->exc_vector says how).
+ */
+static bool deliver(struct tcg_vcpu *t, int vec, uint32_t error, bool extint)
 {
 	struct tcg_cpu *cpu = &t->cpu;
 	uint64_t lo, hi, sp, target, old_rsp = cpu->gpr[4];
@@ -602,10 +706,11 @@ static bool deliver(struct tcg_vcpu *t, int vec, uint32_t error)
 	target = (lo & 0xffff) | (lo >> 48 & 0xffff) << 16 | hi << 32;
 	sp = cpu->gpr[4] & ~15ULL;
 	{
-		uint64_t frame[6] = { error, cpu->rip, t->sel[SEG_CS], saved_rflags(cpu, vec),
-				      cpu->gpr[4], t->sel[SEG_SS] };
-		int n = has_error_code(vec) ? 6 : 5;
-		const uint64_t *f = has_error_code(vec) ? frame : frame + 1;
+		uint64_t frame[6] = { error, cpu->rip, t->sel[SEG_CS],
+				      saved_rflags(cpu, vec, extint), cpu->gpr[4], t->sel[SEG_SS] };
+		bool code = !extint && has_error_code(vec);
+		int n = code ? 6 : 5;
+		const uint64_t *f = code ? frame : frame + 1;
 
 		tcg_probe_write(cpu, sp - 8 * n, 8 * n);
 		for (int i = 0; i < n; i++)
@@ -632,9 +737,9 @@ static void exception(struct tcg_vcpu *t)
 	if (getenv("SPRY_TCG_DEBUG"))
 		spry_info("tcg: exception %d error %#x at rip %#llx (mode %d)", vec, error,
 			  (unsigned long long)cpu->rip, cpu->mode);
-	if (deliver(t, vec, error))
+	if (deliver(t, vec, error, false))
 		return;
-	if (vec != 8 && deliver(t, 8, 0))
+	if (vec != 8 && deliver(t, 8, 0, false))
 		return;
 	spry_err("tcg: vcpu %d: triple fault (exception %d could not be delivered)",
 		 t->vcpu->index, vec);
@@ -643,14 +748,97 @@ static void exception(struct tcg_vcpu *t)
 
 /* ---- accel_ops ---- */
 
+/* The IOAPIC routes to every local APIC its destination names. */
+static void ioapic_to_lapics(void *opaque, uint8_t dest, bool logical, uint8_t vector,
+			     bool level)
+{
+	struct vm *vm = opaque;
+
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct tcg_vcpu *t = vm->vcpus[i].accel_state;
+
+		if (t && lapic_match(t->lapic, dest, logical))
+			lapic_set_irq(t->lapic, vector, level);
+	}
+}
+
+static void ioapic_window_read(void *opaque, uint64_t off, void *data, unsigned int len)
+{
+	struct ioapic_window *w = opaque;
+	uint32_t v = len == 4 ? ioapic_read(w->ioapic, off) : 0;
+
+	memcpy(data, &v, len < 4 ? len : 4);
+}
+
+static void ioapic_window_write(void *opaque, uint64_t off, const void *data, unsigned int len)
+{
+	struct ioapic_window *w = opaque;
+	uint32_t v;
+
+	if (len != 4)
+		return;
+	memcpy(&v, data, 4);
+	ioapic_write(w->ioapic, off, v);
+}
+
 static int tcg_create(struct vm *vm)
 {
+	struct tcg_machine *m;
+	struct ioapic_window *w;
+
 	if (vm->ncpus != 1) {
 		spry_err("tcg: TCG-lite runs one vCPU only (--cpus %d asked)", vm->ncpus);
 		return -1;
 	}
-	vm->accel_state = (void *)&tcg_accel_ops;	/* no machine-wide state yet */
-	return 0;
+	m = calloc(1, sizeof(*m));
+	w = calloc(1, sizeof(*w));
+	if (m)
+		m->ioapic = ioapic_new(ioapic_to_lapics, vm);
+	if (!m || !w || !m->ioapic) {
+		if (m)
+			ioapic_free(m->ioapic);
+		free(m);
+		free(w);
+		spry_err("tcg: out of memory for the irqchip");
+		return -1;
+	}
+	vm->accel_state = m;
+	w->ioapic = m->ioapic;
+	w->dev = (struct bus_device){
+		.name = "ioapic", .base = SPRY_IOAPIC_BASE, .size = IOAPIC_MMIO_SIZE, .opaque = w,
+		.read = ioapic_window_read, .write = ioapic_window_write,
+	};
+	return bus_add_owned(&vm->mmio, &w->dev);
+}
+
+static void lapic_kick(void *opaque)
+{
+	wake_up(opaque);
+}
+
+static void lapic_eoi(void *opaque, uint8_t vector)
+{
+	struct tcg_vcpu *t = opaque;
+	struct tcg_machine *m = t->vm->accel_state;
+
+	ioapic_eoi(m->ioapic, vector);
+}
+
+static const struct lapic_ops lapic_ops = { .kick = lapic_kick, .eoi = lapic_eoi };
+
+/* HLT's wait: a condition variable on the monotonic clock, as the APIC timer runs. */
+static int wait_init(struct tcg_vcpu *t)
+{
+	pthread_condattr_t attr;
+	int err;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	err = pthread_cond_init(&t->wait_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (!err)
+		pthread_mutex_init(&t->wait_lock, NULL);
+	return err;
 }
 
 static int tcg_vcpu_create(struct vcpu *vcpu)
@@ -662,6 +850,15 @@ static int tcg_vcpu_create(struct vcpu *vcpu)
 		spry_err("tcg: out of memory for vcpu %d", vcpu->index);
 		return -1;
 	}
+	t->lapic = lapic_new(vcpu->index, &lapic_ops, t);
+	if (!t->lapic || wait_init(t)) {
+		lapic_free(t->lapic);
+		tcg_cpu_destroy(&t->cpu);
+		free(t);
+		spry_err("tcg: out of memory for vcpu %d", vcpu->index);
+		return -1;
+	}
+	vcpu->accel_state = t;
 	t->vcpu = vcpu;
 	t->vm = vcpu->vm;
 	t->cr0 = 0x60000010;	/* reset value: CD, NW, ET */
@@ -669,7 +866,6 @@ static int tcg_vcpu_create(struct vcpu *vcpu)
 	t->apic_base = 0xfee00000 | (1u << 11) | (vcpu->index ? 0 : 1u << 8);
 	t->misc_enable = 1;
 	t->cpu.rflags = 2;
-	vcpu->accel_state = t;
 	return 0;
 }
 
@@ -718,14 +914,39 @@ static int tcg_vcpu_get_state(struct vcpu *vcpu, struct vcpu_state *s)
 	return 0;
 }
 
+/* Take the local APIC's highest deliverable interrupt, if IF allows one. */
+static void take_interrupt(struct tcg_vcpu *t)
+{
+	int vec;
+
+	if (!(t->cpu.rflags & X86_IF))
+		return;
+	vec = lapic_pending(t->lapic);
+	if (vec < 0)
+		return;
+	lapic_ack(t->lapic, vec);
+	if (!deliver(t, vec, 0, true))
+		exception(t);
+}
+
+/*
+ * Interrupts are taken between runs of the interpreter: at most RUN_BUDGET
+ * instructions apart, right after STI's one-instruction shadow, and after
+ * anything that may have let one in (IRET, a local APIC write, HLT).
+ */
 static void tcg_vcpu_run(struct vcpu *vcpu)
 {
 	struct tcg_vcpu *t = vcpu->accel_state;
 
 	while (!vm_stopping(vcpu->vm)) {
+		unsigned int budget = t->irq_shadow ? 1 : RUN_BUDGET;
+
+		if (!t->irq_shadow)
+			take_interrupt(t);
+		t->irq_shadow = false;
 		atomic_store(&t->kicked, false);
 		t->cpu.stop = false;
-		if (tcg_run(&t->cpu, RUN_BUDGET) == TCG_EXIT_EXCEPTION)
+		if (tcg_run(&t->cpu, budget) == TCG_EXIT_EXCEPTION)
 			exception(t);
 	}
 }
@@ -735,30 +956,39 @@ static void tcg_vcpu_kick(struct vcpu *vcpu)
 {
 	struct tcg_vcpu *t = vcpu->accel_state;
 
-	if (t)
-		atomic_store(&t->kicked, true);
+	if (!t)
+		return;
+	atomic_store(&t->kicked, true);
+	wake_up(t);
 }
 
-/* No interrupt controller yet: lines go nowhere (guests that need them are refused or skipped). */
 static int tcg_irq_line(struct vm *vm, unsigned int gsi, int level)
 {
-	(void)vm;
-	(void)gsi;
-	(void)level;
+	struct tcg_machine *m = vm->accel_state;
+
+	ioapic_set_irq(m->ioapic, gsi, level);
 	return 0;
 }
 
 static void tcg_destroy(struct vm *vm)
 {
+	struct tcg_machine *m;
+
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct tcg_vcpu *t = vm->vcpus[i].accel_state;
 
 		if (!t)
 			continue;
 		tcg_cpu_destroy(&t->cpu);
+		lapic_free(t->lapic);
+		pthread_cond_destroy(&t->wait_cond);
+		pthread_mutex_destroy(&t->wait_lock);
 		free(t);
 		vm->vcpus[i].accel_state = NULL;
 	}
+	m = vm->accel_state;
+	ioapic_free(m->ioapic);
+	free(m);
 	vm->accel_state = NULL;
 }
 
@@ -783,7 +1013,7 @@ bool tcg_accel_can_run(const struct vm *vm, char *why, size_t len)
 		return false;
 	}
 	if (vm->kernel_is_linux) {
-		snprintf(why, len, "TCG-lite cannot boot Linux yet (no interrupt controller)");
+		snprintf(why, len, "TCG-lite cannot boot Linux yet (no TSS, user mode or SMP)");
 		return false;
 	}
 	return true;

@@ -7,8 +7,11 @@
 
 #include "cpu.h"
 
-/* Leaf 1 EDX: FPU TSC CX8 CMOV MMX FXSR SSE SSE2, the x86-64 baseline (x87/SSE: later stage). */
-#define L1_EDX ((1u << 0) | (1u << 4) | (1u << 8) | (1u << 15) | (1u << 23) | \
+/*
+ * Leaf 1 EDX: FPU TSC CX8 APIC CMOV MMX FXSR SSE SSE2, the x86-64 baseline
+ * (x87/SSE: later stage); the APIC is spry's userspace local APIC.
+ */
+#define L1_EDX ((1u << 0) | (1u << 4) | (1u << 8) | (1u << 9) | (1u << 15) | (1u << 23) | \
 		(1u << 24) | (1u << 25) | (1u << 26))
 /* Leaf 1 ECX: CX16, MOVBE, POPCNT, HYPERVISOR. */
 #define L1_ECX ((1u << 13) | (1u << 22) | (1u << 23) | (1u << 31))
