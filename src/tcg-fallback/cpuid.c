@@ -3,7 +3,9 @@
  * the baseline features Linux needs and nothing the interpreter does not
  * implement (no BMI1/LZCNT, so tzcnt/lzcnt decode as bsf/bsr; no AVX/XSAVE).
  */
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "cpu.h"
 
@@ -19,6 +21,44 @@
 #define X1_EDX ((1u << 11) | (1u << 29))
 #define X1_ECX (1u << 0)
 
+/*
+ * Leaves 0x15 and 0x16 give the TSC rate (rdtsc reads the host's TSC) as a
+ * ratio to a 1 GHz crystal, the clock the local APIC timer runs on, so a
+ * guest takes both from here instead of calibrating against a PIT.
+ */
+#define CRYSTAL_HZ	1000000000u
+#define CALIBRATE_NS	20000000
+
+static uint32_t host_tsc_mhz;
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void measure_tsc(void)
+{
+	struct timespec nap = { 0, CALIBRATE_NS };
+	uint64_t t0 = monotonic_ns(), c0 = __builtin_ia32_rdtsc(), t1, c1;
+
+	nanosleep(&nap, NULL);
+	t1 = monotonic_ns();
+	c1 = __builtin_ia32_rdtsc();
+	host_tsc_mhz = (uint32_t)(((c1 - c0) * 1000 + (t1 - t0) / 2) / (t1 - t0));
+}
+
+/* The host TSC's rate in MHz, measured once against CLOCK_MONOTONIC. */
+static uint32_t tsc_mhz(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, measure_tsc);
+	return host_tsc_mhz;
+}
+
 static void brand(uint32_t leaf, uint32_t regs[4])
 {
 	static const char name[48] = "spry TCG-lite x86-64 CPU";
@@ -31,7 +71,7 @@ void tcg_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
 	memset(regs, 0, 4 * sizeof(regs[0]));
 	switch (leaf) {
 	case 0:
-		regs[0] = 1;
+		regs[0] = 0x16;
 		memcpy(&regs[1], "Genu", 4);
 		memcpy(&regs[3], "ineI", 4);
 		memcpy(&regs[2], "ntel", 4);
@@ -41,6 +81,15 @@ void tcg_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
 		regs[1] = 8 << 8;	/* clflush line 64 bytes */
 		regs[2] = L1_ECX;
 		regs[3] = L1_EDX;
+		break;
+	case 0x15:
+		regs[0] = 1000;
+		regs[1] = tsc_mhz();
+		regs[2] = CRYSTAL_HZ;
+		break;
+	case 0x16:
+		regs[0] = regs[1] = tsc_mhz();
+		regs[2] = CRYSTAL_HZ / 1000000;
 		break;
 	case 0x80000000:
 		regs[0] = 0x80000004;
