@@ -94,36 +94,59 @@ static uint64_t saved_rflags(const struct tcg_cpu *cpu, int vec, bool extint)
 	return cpu->rflags | (extint || vec == 1 || vec == 3 || vec == 4 ? 0 : RFLAGS_RF);
 }
 
-bool tcg_deliver(struct tcg_vcpu *t, int vec, uint32_t error, bool extint)
+/* The stack a gate switches to: its IST entry, else RSP0 when entering ring 0 from outside. */
+static uint64_t gate_stack(struct tcg_vcpu *t, uint64_t gate_lo, int old_cpl, uint64_t rsp)
+{
+	int ist = gate_lo >> 32 & 7;
+
+	if (ist)
+		return tcg_tss_stack(t, 0x24 + 8 * (ist - 1));
+	return old_cpl ? tcg_tss_stack(t, 4) : rsp;
+}
+
+bool tcg_deliver(struct tcg_vcpu *t, int vec, uint32_t error, enum tcg_event kind)
 {
 	struct tcg_cpu *cpu = &t->cpu;
 	uint64_t lo, hi, sp, target, old_rsp = cpu->gpr[4];
-	uint16_t sel;
+	uint16_t sel, old_cs = t->sel[SEG_CS], old_ss = t->sel[SEG_SS];
+	int old_cpl = t->cpl, old_mode = cpu->mode;
+	jmp_buf outer;
 
+	/* Faults in here come back here; the interpreter's own handler is kept for after. */
+	memcpy(outer, cpu->fault_jmp, sizeof(outer));
 	if (setjmp(cpu->fault_jmp)) {
+		memcpy(cpu->fault_jmp, outer, sizeof(outer));
 		cpu->gpr[4] = old_rsp;
+		t->sel[SEG_CS] = old_cs;
+		t->sel[SEG_SS] = old_ss;
+		cpu->mode = old_mode;
+		tcg_set_cpl(t, old_cpl);
 		return false;
 	}
 	if (!(t->efer & EFER_LMA)) {
 		/* Protected-mode gates are not implemented: shut down as a triple fault would. */
+		memcpy(cpu->fault_jmp, outer, sizeof(outer));
 		cpu->exc_vector = TCG_EXC_GP;
 		return false;
 	}
+	/* The IDT, the TSS and the new stack are supervisor accesses whatever the CPL. */
+	tcg_set_cpl(t, 0);
 	if ((uint32_t)vec * 16 + 15 > t->idt_limit)
 		tcg_raise(cpu, TCG_EXC_GP, vec * 8 + 2);
 	lo = tcg_load(cpu, t->idt_base + vec * 16, 8);
 	hi = tcg_load(cpu, t->idt_base + vec * 16 + 8, 8);
 	if (!(lo & (1ULL << 47)) || ((lo >> 40 & 0xe) != 0xe))
 		tcg_raise(cpu, TCG_EXC_GP, vec * 8 + 2);
-	if (lo >> 32 & 7)
-		tcg_raise(cpu, TCG_EXC_GP, vec * 8 + 2);	/* IST needs a TSS: not yet */
+	if (kind == TCG_EVENT_SOFTWARE && (int)(lo >> 45 & 3) < old_cpl)
+		tcg_raise(cpu, TCG_EXC_GP, vec * 8 + 2);
 	sel = lo >> 16;
 	target = (lo & 0xffff) | (lo >> 48 & 0xffff) << 16 | hi << 32;
-	sp = cpu->gpr[4] & ~15ULL;
+	sp = gate_stack(t, lo, old_cpl, old_rsp) & ~15ULL;
 	{
-		uint64_t frame[6] = { error, cpu->rip, t->sel[SEG_CS],
-				      saved_rflags(cpu, vec, extint), cpu->gpr[4], t->sel[SEG_SS] };
-		bool code = !extint && has_error_code(vec);
+		uint64_t frame[6] = { error, cpu->rip, old_cs,
+				      saved_rflags(cpu, vec, kind == TCG_EVENT_EXTERNAL), old_rsp,
+				      old_ss };
+		bool code = kind == TCG_EVENT_EXCEPTION && has_error_code(vec);
 		int n = code ? 6 : 5;
 		const uint64_t *f = code ? frame : frame + 1;
 
@@ -133,6 +156,9 @@ bool tcg_deliver(struct tcg_vcpu *t, int vec, uint32_t error, bool extint)
 		sp -= 8 * n;
 	}
 	tcg_load_cs(t, sel);
+	if (t->cpl != old_cpl)
+		t->sel[SEG_SS] = t->cpl;	/* a null SS at the new privilege level */
+	memcpy(cpu->fault_jmp, outer, sizeof(outer));
 	cpu->gpr[4] = sp;
 	cpu->rip = target;
 	cpu->rflags &= ~(uint64_t)(X86_TF | RFLAGS_NT | RFLAGS_RF);
@@ -152,9 +178,9 @@ static void exception(struct tcg_vcpu *t)
 	if (getenv("SPRY_TCG_DEBUG"))
 		spry_info("tcg: exception %d error %#x at rip %#llx (mode %d)", vec, error,
 			  (unsigned long long)cpu->rip, cpu->mode);
-	if (tcg_deliver(t, vec, error, false))
+	if (tcg_deliver(t, vec, error, vec == TCG_EXC_BP ? TCG_EVENT_SOFTWARE : TCG_EVENT_EXCEPTION))
 		return;
-	if (vec != 8 && tcg_deliver(t, 8, 0, false))
+	if (vec != 8 && tcg_deliver(t, 8, 0, TCG_EVENT_EXCEPTION))
 		return;
 	spry_err("tcg: vcpu %d: triple fault (exception %d could not be delivered)",
 		 t->vcpu->index, vec);
@@ -340,7 +366,7 @@ static void take_interrupt(struct tcg_vcpu *t)
 	if (vec < 0)
 		return;
 	lapic_ack(t->lapic, vec);
-	if (!tcg_deliver(t, vec, 0, true))
+	if (!tcg_deliver(t, vec, 0, TCG_EVENT_EXTERNAL))
 		exception(t);
 }
 

@@ -407,6 +407,9 @@ int x86_decode(const uint8_t *buf, size_t avail, int mode, struct x86_insn *insn
 	}
 	if ((insn->pfx & X86_PFX_LOCK) && !lock_ok(insn))
 		return X86_DEC_UD;
+	/* 0F 01 /7 is invlpg on memory; of its register forms only swapgs (F8) exists here. */
+	if (insn->map == 1 && insn->opcode == 0x01 && insn->modrm >> 6 == 3 && insn->modrm != 0xf8)
+		return X86_DEC_UD;
 	fixup(insn);
 	insn->len = d.pos;
 	return 0;

@@ -128,13 +128,11 @@ TCG_HANDLER(op_rdtsc)
 	cpu->gpr[2] = t >> 32;
 }
 
-/* As the kernel returns: rcx holds the return address and r11 the flags. */
+/* The environment does it all: a host system call, or the VM's entry at LSTAR. */
 TCG_HANDLER(op_syscall)
 {
 	if (!cpu->env->syscall)
 		tcg_raise(cpu, TCG_EXC_UD, 0);
-	cpu->gpr[1] = cpu->next_rip;
-	cpu->gpr[11] = cpu->rflags;
 	cpu->env->syscall(cpu);
 }
 

@@ -83,9 +83,16 @@ TCG_HANDLER(op_pushf)
 /* At CPL 3 with IOPL 0, popf changes the arithmetic flags, DF, NT, AC and ID only. */
 #define POPF_MASK (X86_FL_ARITH | X86_DF | 0x4000ULL | 0x40000ULL | 0x200000ULL)
 
+/* In a VM, popf may change IF and IOPL: the system environment decides by CPL. */
 TCG_HANDLER(op_popf)
 {
-	uint64_t v = tcg_pop(cpu, insn->opsize);
+	uint64_t v;
+
+	if (cpu->env->sysinsn) {
+		cpu->env->sysinsn(cpu, insn);
+		return;
+	}
+	v = tcg_pop(cpu, insn->opsize);
 
 	set_flags(cpu, v, POPF_MASK & size_mask(insn->opsize));
 }

@@ -2,12 +2,16 @@
  * TCG-lite's system environment (struct tcg_env_ops tcg_sys_env): what a
  * VM's CPU does beyond the interpreter's pure semantics. The 4-level page
  * walk fills the TLB; physical pages outside RAM go to the MMIO bus, but for
- * the vCPU's own local APIC page; and the system instructions: control
- * registers, MSRs, descriptor tables, segment loads and far transfers, port
- * I/O, cli, sti and hlt.
+ * the vCPU's own local APIC page; and the system instructions: control and
+ * debug registers, MSRs, descriptor tables, the task register, segment loads
+ * and far transfers, syscall/sysret and swapgs, int n, port I/O, cli, sti,
+ * popf's IF and IOPL, and hlt.
  *
- * Segments are flat: a selector load reads the descriptor only for the code
- * size (L and D bits) and the FS/GS bases.
+ * Privilege: CPL 0 and 3 (the CPL is CS.RPL). At CPL 3 the page walk checks
+ * user access and the system instructions raise #GP (port I/O, cli and sti
+ * unless IOPL allows). Segments are flat: a selector load reads the
+ * descriptor only for the code size (L and D bits), the FS/GS bases and the
+ * CPL; LDT segments are not supported.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,7 +46,9 @@ static void pte_mark(uint64_t *pte, uint64_t bits)
 }
 
 /*
- * The 4-level walk; 0 with the physical address, or a vector. A successful
+ * The 4-level walk with the checks of the current privilege level (at CPL 3
+ * every level must allow user access, and writes need RW whatever CR0.WP
+ * says; no SMEP or SMAP); 0 with the physical address, or a vector. A successful
  * walk sets the accessed bit in every entry it used and, for a write, the
  * dirty bit in the last one: TLB entries are filled per access kind, so a
  * page first read and then written comes back here for the write.
@@ -50,8 +56,9 @@ static void pte_mark(uint64_t *pte, uint64_t bits)
 static int translate(struct tcg_vcpu *t, uint64_t va, enum tcg_access acc, uint64_t *pa)
 {
 	uint64_t table = t->cr3 & PTE_ADDR, pte = 0, *used[4];
-	uint32_t err = (acc == TCG_WRITE ? PFERR_W : 0) | (acc == TCG_EXEC ? PFERR_I : 0);
-	bool rw = true, nx = false;
+	bool user = t->cpl == 3, rw = true, us = true, nx = false;
+	uint32_t err = (acc == TCG_WRITE ? PFERR_W : 0) | (acc == TCG_EXEC ? PFERR_I : 0) |
+		       (user ? PFERR_U : 0);
 	int level, n = 0;
 
 	if (!(t->cr0 & CR0_PG)) {
@@ -67,6 +74,7 @@ static int translate(struct tcg_vcpu *t, uint64_t va, enum tcg_access acc, uint6
 			return page_fault(&t->cpu, err);
 		used[n++] = p;
 		rw = rw && (pte & PTE_RW);
+		us = us && (pte & PTE_US);
 		nx = nx || (pte & PTE_NX);
 		if (level == 1 || ((level == 2 || level == 3) && (pte & PTE_PS))) {
 			uint64_t mask = (1ULL << shift) - 1;
@@ -76,7 +84,9 @@ static int translate(struct tcg_vcpu *t, uint64_t va, enum tcg_access acc, uint6
 		}
 		table = pte & PTE_ADDR;
 	}
-	if (acc == TCG_WRITE && !rw && (t->cr0 & CR0_WP))
+	if (user && !us)
+		return page_fault(&t->cpu, err | PFERR_P);
+	if (acc == TCG_WRITE && !rw && (user || (t->cr0 & CR0_WP)))
 		return page_fault(&t->cpu, err | PFERR_P);
 	if (acc == TCG_EXEC && nx && (t->efer & EFER_NXE))
 		return page_fault(&t->cpu, err | PFERR_P);
@@ -173,6 +183,15 @@ void tcg_load_cs(struct tcg_vcpu *t, uint16_t sel)
 		t->cpu.mode = 64;
 	else
 		t->cpu.mode = d & (1ULL << 54) ? 32 : 16;
+	tcg_set_cpl(t, sel & 3);
+}
+
+void tcg_set_cpl(struct tcg_vcpu *t, int cpl)
+{
+	if (t->cpl == cpl)
+		return;
+	t->cpl = cpl;
+	tcg_tlb_flush(&t->cpu);
 }
 
 static void load_seg(struct tcg_vcpu *t, int seg, uint16_t sel)
@@ -384,10 +403,227 @@ static void op_0f01(struct tcg_vcpu *t, const struct x86_insn *insn)
 		}
 		break;
 	case 7:
-		tcg_tlb_flush(cpu);
+		if (insn->memop) {	/* invlpg */
+			tcg_tlb_flush(cpu);
+			break;
+		}
+		if (cpu->mode != 64)	/* swapgs, the only register form decoded */
+			tcg_raise(cpu, TCG_EXC_UD, 0);
+		base = cpu->gs_base;
+		cpu->gs_base = t->kernel_gs_base;
+		t->kernel_gs_base = base;
 		break;
 	default:
 		tcg_raise(cpu, TCG_EXC_UD, 0);
+	}
+}
+
+/* ---- task register, LDT, debug registers ---- */
+
+/*
+ * A system descriptor of long mode (16 bytes) for @sel, of @type; #GP(sel)
+ * outside the GDT or of another type, #NP(sel) when not present.
+ */
+static void system_descriptor(struct tcg_vcpu *t, uint16_t sel, int type, uint64_t *lo,
+			      uint64_t *hi)
+{
+	uint64_t at = t->gdt_base + (sel & ~7);
+
+	if ((sel & ~3) == 0 || (sel & 4) || (uint32_t)(sel & ~7) + 15 > t->gdt_limit)
+		tcg_raise(&t->cpu, TCG_EXC_GP, sel & ~3);
+	*lo = tcg_load(&t->cpu, at, 8);
+	*hi = tcg_load(&t->cpu, at + 8, 8);
+	if ((*lo >> 40 & 0x1f) != (uint64_t)type)
+		tcg_raise(&t->cpu, TCG_EXC_GP, sel & ~3);
+	if (!(*lo & (1ULL << 47)))
+		tcg_raise(&t->cpu, 11, sel & ~3);
+}
+
+static uint64_t system_base(uint64_t lo, uint64_t hi)
+{
+	return desc_base(lo) | (hi & 0xffffffff) << 32;
+}
+
+static uint32_t system_limit(uint64_t lo)
+{
+	uint32_t limit = (lo & 0xffff) | (lo >> 32 & 0xf0000);
+
+	return lo & (1ULL << 55) ? limit << 12 | 0xfff : limit;
+}
+
+#define TSS_AVAILABLE	0x09
+#define TSS_BUSY	0x0b
+#define LDT_TYPE	0x02
+
+/* ltr: an available 64-bit TSS, which becomes busy. */
+static void load_tr(struct tcg_vcpu *t, uint16_t sel)
+{
+	uint64_t lo, hi;
+
+	system_descriptor(t, sel, TSS_AVAILABLE, &lo, &hi);
+	tcg_store(&t->cpu, t->gdt_base + (sel & ~7), 8, lo | (uint64_t)(TSS_BUSY ^ TSS_AVAILABLE) << 40);
+	t->tr = sel;
+	t->tr_base = system_base(lo, hi);
+	t->tr_limit = system_limit(lo);
+}
+
+/* lldt: a null selector or an LDT descriptor; segments from an LDT are not supported. */
+static void load_ldt(struct tcg_vcpu *t, uint16_t sel)
+{
+	uint64_t lo, hi;
+
+	if ((sel & ~3) != 0)
+		system_descriptor(t, sel, LDT_TYPE, &lo, &hi);
+	t->ldtr = sel;
+}
+
+uint64_t tcg_tss_stack(struct tcg_vcpu *t, uint32_t offset)
+{
+	if (!t->tr || offset + 7 > t->tr_limit)
+		tcg_raise(&t->cpu, 10, t->tr & ~3);	/* #TS */
+	return tcg_load(&t->cpu, t->tr_base + offset, 8);
+}
+
+/* sldt, str, lldt, ltr (0F 00 /0-/3). */
+static void op_0f00(struct tcg_vcpu *t, const struct x86_insn *insn)
+{
+	struct tcg_cpu *cpu = &t->cpu;
+	uint64_t a = mem_addr(cpu, insn);
+
+	switch ((insn->modrm >> 3) & 7) {
+	case 0: opnd_set(cpu, insn, 0, a, t->ldtr); break;
+	case 1: opnd_set(cpu, insn, 0, a, t->tr); break;
+	case 2: load_ldt(t, opnd_get(cpu, insn, 0, a)); break;
+	case 3: load_tr(t, opnd_get(cpu, insn, 0, a)); break;
+	default: tcg_raise(cpu, TCG_EXC_UD, 0);
+	}
+}
+
+#define DR6_RESET	0xffff0ff0ULL
+#define DR7_RESET	0x400ULL
+#define CR4_DE		(1ULL << 3)
+
+/* mov to and from DR0-DR7 (DR4/DR5 are DR6/DR7 unless CR4.DE). */
+static void op_mov_dr(struct tcg_vcpu *t, const struct x86_insn *insn)
+{
+	struct tcg_cpu *cpu = &t->cpu;
+	int dr = (insn->modrm >> 3) & 7, reg = insn->opnd[0].reg, sz = cpu->mode == 64 ? 8 : 4;
+
+	if ((insn->rex & 4) || ((dr == 4 || dr == 5) && (t->cr4 & CR4_DE)))
+		tcg_raise(cpu, TCG_EXC_UD, 0);
+	if (dr == 4 || dr == 5)
+		dr += 2;
+	if (insn->opcode == 0x21) {
+		reg_set(cpu, reg, sz, t->dr[dr]);
+		return;
+	}
+	if (dr >= 6 && (reg_get(cpu, reg, sz) >> 32))
+		tcg_raise(cpu, TCG_EXC_GP, 0);
+	t->dr[dr] = reg_get(cpu, reg, sz);
+	if (dr == 6)
+		t->dr[6] |= DR6_RESET;
+	else if (dr == 7)
+		t->dr[7] |= DR7_RESET;
+}
+
+/* ---- syscall, sysret ---- */
+
+#define RFLAGS_IOPL(f)	((int)((f) >> 12 & 3))
+
+/* syscall (from the interpreter's op_syscall): into the kernel at LSTAR. */
+static void sys_syscall(struct tcg_cpu *cpu)
+{
+	struct tcg_vcpu *t = tv_of(cpu);
+
+	if (!(t->efer & EFER_SCE) || !(t->efer & EFER_LMA))
+		tcg_raise(cpu, TCG_EXC_UD, 0);
+	cpu->gpr[1] = cpu->next_rip;
+	cpu->gpr[11] = cpu->rflags;
+	cpu->rflags = (cpu->rflags & ~t->sfmask & ~RFLAGS_RF) | 2;
+	t->sel[SEG_CS] = (t->star >> 32) & 0xfffc;
+	t->sel[SEG_SS] = ((t->star >> 32) + 8) & 0xfffc;
+	cpu->mode = 64;
+	tcg_set_cpl(t, 0);
+	cpu->next_rip = t->lstar;
+}
+
+/* sysret: back to CPL 3 at RCX with RFLAGS from R11 (64-bit with REX.W, else 32-bit). */
+static void op_sysret(struct tcg_vcpu *t, const struct x86_insn *insn)
+{
+	struct tcg_cpu *cpu = &t->cpu;
+	bool w = insn->rex & 8;
+	uint64_t rip = w ? cpu->gpr[1] : (uint32_t)cpu->gpr[1], base = t->star >> 48 & 0xffff;
+
+	if (!(t->efer & EFER_SCE))
+		tcg_raise(cpu, TCG_EXC_UD, 0);
+	if (t->cpl != 0 || !(t->efer & EFER_LMA) ||
+	    (uint64_t)((int64_t)(rip << 16) >> 16) != rip)
+		tcg_raise(cpu, TCG_EXC_GP, 0);
+	t->sel[SEG_CS] = (w ? base + 16 : base) | 3;
+	t->sel[SEG_SS] = (base + 8) | 3;
+	cpu->rflags = (cpu->gpr[11] & RFLAGS_WRITABLE & ~RFLAGS_RF) | 2;
+	cpu->mode = w ? 64 : 32;
+	tcg_set_cpl(t, 3);
+	cpu->next_rip = rip;
+	if (cpu->rflags & X86_IF)
+		cpu->stop = true;	/* an interrupt may be waiting */
+}
+
+/* int n: a software interrupt through a gate whose DPL allows the CPL. */
+static void op_int(struct tcg_vcpu *t, const struct x86_insn *insn)
+{
+	struct tcg_cpu *cpu = &t->cpu;
+	uint64_t here = cpu->rip;
+
+	cpu->rip = cpu->next_rip;	/* the return address */
+	if (!tcg_deliver(t, insn->imm & 0xff, 0, TCG_EVENT_SOFTWARE)) {
+		cpu->rip = here;
+		tcg_raise(cpu, cpu->exc_vector, cpu->exc_error);
+	}
+	cpu->next_rip = cpu->rip;
+	cpu->stop = true;		/* the handler may run with another mode or CPL */
+}
+
+/* popf: IF only where CPL <= IOPL, IOPL only at CPL 0, as the CPU allows. */
+static void op_popf_sys(struct tcg_vcpu *t, const struct x86_insn *insn)
+{
+	struct tcg_cpu *cpu = &t->cpu;
+	uint64_t mask = X86_FL_ARITH | X86_TF | X86_DF | RFLAGS_NT | RFLAGS_AC | RFLAGS_ID;
+	uint64_t v = tcg_pop(cpu, insn->opsize), old = cpu->rflags;
+
+	if (t->cpl <= RFLAGS_IOPL(old))
+		mask |= X86_IF;
+	if (t->cpl == 0)
+		mask |= RFLAGS_IOPL_MASK;
+	mask &= size_mask(insn->opsize);
+	cpu->rflags = (old & ~mask) | (v & mask) | 2;
+	if ((cpu->rflags & ~old) & X86_IF)
+		cpu->stop = true;	/* an interrupt may be waiting */
+}
+
+/*
+ * Whether @insn may run at the current CPL; the rest raise #GP(0) there.
+ * Port I/O, cli and sti need CPL <= IOPL (the TSS I/O bitmap is not read).
+ */
+static bool allowed_at_cpl(const struct tcg_vcpu *t, const struct x86_insn *insn)
+{
+	int reg = (insn->modrm >> 3) & 7;
+
+	if (t->cpl == 0)
+		return true;
+	if (insn->map == 1)
+		return (insn->opcode == 0x01 && reg <= 1 && insn->memop) ||	/* sgdt, sidt */
+		       (insn->opcode == 0x00 && reg <= 1);			/* sldt, str */
+	switch (insn->opcode) {
+	case 0x6c: case 0x6d: case 0x6e: case 0x6f:
+	case 0xe4: case 0xe5: case 0xe6: case 0xe7:
+	case 0xec: case 0xed: case 0xee: case 0xef:
+	case 0xfa: case 0xfb:
+		return t->cpl <= RFLAGS_IOPL(t->cpu.rflags);
+	case 0xf4:	/* hlt */
+		return false;
+	default:	/* iret, far ret and jmp, segment moves, int n, popf */
+		return true;
 	}
 }
 
@@ -454,12 +690,19 @@ static void sys_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
 	struct tcg_vcpu *t = tv_of(cpu);
 	uint64_t a;
 
+	if (!allowed_at_cpl(t, insn))
+		tcg_raise(cpu, TCG_EXC_GP, 0);
 	if (insn->op == X86_OP_HLT) {
 		tcg_halt(t);
+	} else if (insn->op == X86_OP_POPF) {
+		op_popf_sys(t, insn);
 	} else if (insn->map == 1) {
 		switch (insn->opcode) {
+		case 0x00: op_0f00(t, insn); break;
 		case 0x01: op_0f01(t, insn); break;
+		case 0x07: op_sysret(t, insn); break;
 		case 0x20: case 0x22: op_mov_cr(t, insn); break;
+		case 0x21: case 0x23: op_mov_dr(t, insn); break;
 		case 0x30: op_msr(t, true); break;
 		case 0x32: op_msr(t, false); break;
 		default: tcg_raise(cpu, TCG_EXC_UD, 0);
@@ -484,6 +727,7 @@ static void sys_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
 			load_seg(t, insn->modrm >> 3 & 7, opnd_get(cpu, insn, 0, a));
 			break;
 		case 0xca: case 0xcb: op_retf(t, insn); break;
+		case 0xcd: op_int(t, insn); break;
 		case 0xcf: op_iret(t, insn); break;
 		case 0xe4: case 0xe5: case 0xe6: case 0xe7:
 		case 0xec: case 0xed: case 0xee: case 0xef:
@@ -519,6 +763,7 @@ static void sys_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
 
 const struct tcg_env_ops tcg_sys_env = {
 	.tlb_fill = sys_tlb_fill,
+	.syscall = sys_syscall,
 	.sysinsn = sys_insn,
 	.mmio = sys_mmio,
 };

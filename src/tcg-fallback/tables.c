@@ -158,6 +158,7 @@ const struct x86_opdesc x86_map1[256] = {
 	[0xca] = I(SYSINSN, SYS, 0, 0, 0, Iw),	/* far ret */
 	[0xcb] = I(SYSINSN, SYS, 0, 0, 0),
 	[0xcc] = I(INT3, BR | X86_A_NOTEST, 0, 0, 0),
+	[0xcd] = I(SYSINSN, SYS, 0, 0, 0, Ib),	/* int n */
 	[0xcf] = I(SYSINSN, SYS, 0, ALL | DF, 0),	/* iret */
 	[0xd0] = GRPB(G2, 0, Eb, ONE),
 	[0xd1] = GRP(G2, 0, Ev, ONE),
@@ -198,14 +199,18 @@ const struct x86_opdesc x86_map1[256] = {
 };
 
 const struct x86_opdesc x86_map2[256] = {
+	[0x00] = GRP(G6, 0),
 	[0x01] = GRP(G7, 0),
 	[0x05] = I(SYSCALL, BR | X86_A_ONLY64 | X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
+	[0x07] = I(SYSINSN, SYS | X86_A_ONLY64, 0, 0, 0),	/* sysret */
 	[0x0b] = I(UD2, BR | X86_A_NOTEST, 0, 0, 0),
 	[0x0d] = I(NOP, M, 0, 0, 0, Mv),
 	[0x10] = SSE, SSE, SSE, SSE, SSE, SSE, SSE, SSE,
 	[0x18] = X8(I(NOP, M, 0, 0, 0, Ev)),
 	[0x20] = I(SYSINSN, M | X86_A_F64 | SYS, 0, 0, 0, { TK_R, TS_V }),	/* mov r, CRn */
+	[0x21] = I(SYSINSN, M | X86_A_F64 | SYS, 0, 0, 0, { TK_R, TS_V }),	/* mov r, DRn */
 	[0x22] = I(SYSINSN, M | X86_A_F64 | SYS, 0, 0, 0, { TK_R, TS_V }),	/* mov CRn, r */
+	[0x23] = I(SYSINSN, M | X86_A_F64 | SYS, 0, 0, 0, { TK_R, TS_V }),	/* mov DRn, r */
 	[0x28] = SSE, SSE, SSE, SSE, SSE, SSE, SSE, SSE,
 	[0x30] = I(SYSINSN, SYS, 0, 0, 0),	/* wrmsr */
 	[0x31] = I(RDTSC, X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
@@ -391,7 +396,12 @@ const struct x86_opdesc x86_groups[GRP_COUNT][8] = {
 	[G7] = {
 		I(SYSINSN, SYS, 0, 0, 0, Mn), I(SYSINSN, SYS, 0, 0, 0, Mn),
 		I(SYSINSN, SYS, 0, 0, 0, Mn), I(SYSINSN, SYS, 0, 0, 0, Mn),
-		[7] = I(SYSINSN, SYS, 0, 0, 0, Mn),
+		[7] = I(SYSINSN, SYS, 0, 0, 0, Ev),	/* invlpg m; swapgs (F8) */
+	},
+	/* sldt, str, lldt, ltr (verr/verw: #UD) */
+	[G6] = {
+		I(SYSINSN, SYS, 0, 0, 0, Ew), I(SYSINSN, SYS, 0, 0, 0, Ew),
+		I(SYSINSN, SYS, 0, 0, 0, Ew), I(SYSINSN, SYS, 0, 0, 0, Ew),
 	},
 	[G8] = {
 		[4] = I(BT, 0, 0, CF, ALL & ~(CF | ZF)),

@@ -9,7 +9,7 @@
 
 enum x86_group {
 	G_NONE, G1, G1A, G2, G3B, G3V, G4, G5, G8, G9, G11, G12, G13, G14, G15,
-	G_D9, G_DB, G_DD, G_DF, G7, GRP_COUNT
+	G_D9, G_DB, G_DD, G_DF, G7, G6, GRP_COUNT
 };
 /* PT_SSE: the variants are x86_sse[opcode] (0F map) rather than a row here. */
 enum x86_pfxtab {

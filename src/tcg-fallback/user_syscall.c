@@ -560,5 +560,8 @@ void user_syscall(struct tcg_cpu *cpu)
 	const uint64_t a[6] = { cpu->gpr[7], cpu->gpr[6], cpu->gpr[2], cpu->gpr[10],
 				cpu->gpr[8], cpu->gpr[9] };
 
+	/* As the kernel returns: rcx holds the return address and r11 the flags. */
+	cpu->gpr[1] = cpu->next_rip;
+	cpu->gpr[11] = cpu->rflags;
 	cpu->gpr[0] = user_do_syscall(u, cpu->gpr[0], a);
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs one guest payload under spry and checks its exit status and serial
 # output. Usage: run-payload.sh SPRY ACCEL PAYLOAD EXPECTED_EXIT REGEX [spry args...]
-# Exits 77 (meson's "skipped") with the reason when ACCEL cannot run here.
+# Exits 77 (meson's "skipped") with the reason when ACCEL cannot run here
+# (SPRY_PAYLOAD_NEEDS_RING0=1: also when KVM here is not a hardware hypervisor).
 set -u
 
 if [ $# -lt 5 ]; then
@@ -14,6 +15,7 @@ limit=${SPRY_PAYLOAD_TIMEOUT:-50}
 
 . "$(dirname "$0")/skip.sh"
 skip_without_kvm "$accel"
+[ -n "${SPRY_PAYLOAD_NEEDS_RING0:-}" ] && skip_kvm_without_ring0 "$spry" "$accel"
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

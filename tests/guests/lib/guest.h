@@ -97,6 +97,8 @@ struct trap_frame {
 extern void (*trap_hook)(struct trap_frame *f);
 
 void idt_init(void);		/* builds and loads the IDT */
+/* Let CPL @dpl use gate @vector (int n), and switch to IST stack @ist (0: none) for it. */
+void idt_set_gate(int vector, int dpl, int ist);
 void idt_load(void);		/* loads it on an AP */
 void irq_set_handler(int vector, void (*fn)(void));	/* sends EOI after fn */
 

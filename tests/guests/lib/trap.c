@@ -39,6 +39,14 @@ void idt_init(void)
 	idt_load();
 }
 
+void idt_set_gate(int vector, int dpl, int ist)
+{
+	uint64_t *lo = &idt[2 * vector];
+
+	*lo &= ~(0x7ULL << 32 | 0x3ULL << 45);
+	*lo |= (uint64_t)ist << 32 | (uint64_t)dpl << 45;
+}
+
 void irq_set_handler(int vector, void (*fn)(void))
 {
 	handlers[vector] = fn;
