@@ -52,8 +52,8 @@ static const struct accel_ops *select_accel(const struct vm *vm)
 			spry_err("--accel auto: %s, and %s", why, tcg_why);
 			return NULL;
 		}
-		spry_info("--accel auto: %s; falling back to TCG-lite (interpreter: one vCPU, "
-			  "no interrupts, no Linux yet)", why);
+		spry_info("--accel auto: %s; falling back to TCG-lite (interpreter, one vCPU)",
+			  why);
 		return &tcg_accel_ops;
 	}
 }

@@ -108,7 +108,6 @@ static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg)
 	bc.kernel = (struct boot_blob){ cfg->kernel, kernel.data, kernel.size };
 	bc.initrds = blobs;
 	bc.ninitrds = cfg->ninitrds;
-	vm->kernel_is_linux = boot_image_is_linux(kernel.data, kernel.size);
 	ret = boot_load(&vm->mem, &bc, &protocol, &vm->boot, err, sizeof(err));
 	if (ret)
 		spry_err("kernel '%s': %s", cfg->kernel, err);

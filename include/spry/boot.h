@@ -71,10 +71,4 @@ int boot_load(struct guest_memory *gm, const struct boot_config *cfg,
 
 const char *boot_protocol_name(enum boot_protocol p);
 
-/*
- * Whether @data is a Linux kernel: a bzImage naming its version, or an ELF
- * vmlinux with notes owned by "Linux". Reads only inside the buffer.
- */
-bool boot_image_is_linux(const uint8_t *data, size_t size);
-
 #endif

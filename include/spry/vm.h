@@ -76,7 +76,6 @@ struct vm {
 	int ncpus;
 	struct vcpu vcpus[SPRY_MAX_CPUS];
 	struct boot_cpu_state boot;
-	bool kernel_is_linux;	/* boot_image_is_linux(): accelerators without interrupts refuse it */
 
 	struct console *console;	/* serial console on stdio; NULL with --console stdio */
 	struct serial *serial;

@@ -246,16 +246,3 @@ const char *boot_protocol_name(enum boot_protocol p)
 	return "unknown";
 }
 
-bool boot_image_is_linux(const uint8_t *data, size_t size)
-{
-	struct boot_config cfg = { .kernel = { .data = data, .size = size } };
-	char err[128];
-	struct boot_ctx ctx = { .cfg = &cfg, .err = err, .errlen = sizeof(err) };
-	struct elf_image elf;
-	struct elf_note note;
-
-	if (linux_detect(data, size))
-		return linux_names_version(data, size);
-	return elf_detect(data, size) && elf_parse(&ctx, &elf) == 0 &&
-	       elf_find_note(&ctx, &elf, "Linux", -1, &note) == 1;
-}

@@ -116,11 +116,11 @@ struct elf_note {
 };
 
 /*
- * Find a note owned by @owner (of @type, or any type when @type < 0): 1 with
- * @note filled, 0 when there is none, -1 on a malformed note table.
+ * Find a note owned by @owner of @type: 1 with @note filled, 0 when there is
+ * none, -1 on a malformed note table.
  */
 int elf_find_note(struct boot_ctx *ctx, const struct elf_image *elf, const char *owner,
-		  int64_t type, struct elf_note *note);
+		  uint32_t type, struct elf_note *note);
 /* Load every PT_LOAD at its p_paddr; @end receives the highest address loaded + 1. */
 int elf_load(struct boot_ctx *ctx, const struct elf_image *elf, uint64_t *end);
 /* e_entry translated to a physical address through the segment that contains it. */
@@ -128,8 +128,6 @@ uint64_t elf_entry_paddr(const struct elf_image *elf);
 
 /* Protocols. */
 bool linux_detect(const uint8_t *data, size_t size);
-/* A bzImage whose setup header names a kernel version: every real Linux kernel. */
-bool linux_names_version(const uint8_t *data, size_t size);
 int linux_load(struct boot_ctx *ctx, struct boot_cpu_state *bsp);
 int pvh_load(struct boot_ctx *ctx, const struct elf_image *elf, uint32_t entry,
 	     struct boot_cpu_state *bsp);

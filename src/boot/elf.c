@@ -133,7 +133,7 @@ static int note_entry(struct boot_ctx *ctx, const uint8_t *desc, uint32_t descsz
  * of any type when @type is negative); 1 with @note filled when found.
  */
 static int scan_notes(struct boot_ctx *ctx, const struct elf_image *elf,
-		      const struct elf_segment *seg, const char *owner, int64_t type,
+		      const struct elf_segment *seg, const char *owner, uint32_t type,
 		      struct elf_note *note)
 {
 	uint64_t align = seg->align == 8 ? 8 : 4;
@@ -150,7 +150,7 @@ static int scan_notes(struct boot_ctx *ctx, const struct elf_image *elf,
 		    desc_len > left - NOTE_HDR_SIZE - name_len)
 			return boot_fail(ctx, "ELF note sizes (%u, %u) overrun their segment",
 					 namesz, descsz);
-		if ((type < 0 || ntype == type) && namesz == owner_size &&
+		if (ntype == type && namesz == owner_size &&
 		    !memcmp(p + NOTE_HDR_SIZE, owner, owner_size)) {
 			note->desc = p + NOTE_HDR_SIZE + name_len;
 			note->descsz = descsz;
@@ -163,7 +163,7 @@ static int scan_notes(struct boot_ctx *ctx, const struct elf_image *elf,
 }
 
 int elf_find_note(struct boot_ctx *ctx, const struct elf_image *elf, const char *owner,
-		  int64_t type, struct elf_note *note)
+		  uint32_t type, struct elf_note *note)
 {
 	struct elf_segment seg;
 

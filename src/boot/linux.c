@@ -16,7 +16,6 @@ _Static_assert(sizeof(struct boot_params) == BOOT_INFO_SIZE, "the zero page is o
 #define HDR_JUMP_LEN		0x201	/* the header ends at 0x202 + this byte */
 #define HDR_MAGIC		0x202
 #define HDR_VERSION		0x206
-#define HDR_KERNEL_VERSION	0x20e	/* offset of the version string, minus 0x200 */
 #define HDR_END_MAX		offsetof(struct boot_params, edd_mbr_sig_buffer)
 /* Every field this loader reads (through init_size) must come from the image. */
 #define HDR_END_MIN		(HDR_START + offsetof(struct setup_header, init_size) + 4)
@@ -45,12 +44,6 @@ struct linux_image {
 bool linux_detect(const uint8_t *data, size_t size)
 {
 	return size >= HDR_MAGIC + 4 && !memcmp(data + HDR_MAGIC, "HdrS", 4);
-}
-
-bool linux_names_version(const uint8_t *data, size_t size)
-{
-	return linux_detect(data, size) && size >= HDR_KERNEL_VERSION + 2 &&
-	       (data[HDR_KERNEL_VERSION] || data[HDR_KERNEL_VERSION + 1]);
 }
 
 /* Copy the setup header into a clean zero page and check what the kernel claims. */

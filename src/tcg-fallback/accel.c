@@ -453,9 +453,5 @@ bool tcg_accel_can_run(const struct vm *vm, char *why, size_t len)
 		snprintf(why, len, "TCG-lite runs one vCPU only (--cpus %d asked)", vm->ncpus);
 		return false;
 	}
-	if (vm->kernel_is_linux) {
-		snprintf(why, len, "TCG-lite cannot boot Linux yet (no TSS, user mode or SMP)");
-		return false;
-	}
 	return true;
 }

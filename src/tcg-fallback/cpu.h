@@ -188,5 +188,7 @@ void tcg_exec_insn(struct tcg_cpu *cpu, const struct x86_insn *insn);
 
 /* The CPU model: CPUID results for @leaf/@subleaf into regs[4] (eax, ebx, ecx, edx). */
 void tcg_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
+/* The CPU model's IA32_ARCH_CAPABILITIES MSR (0x10a). */
+uint64_t tcg_arch_capabilities(void);
 
 #endif

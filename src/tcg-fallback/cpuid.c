@@ -10,15 +10,23 @@
 #include "cpu.h"
 
 /*
- * Leaf 1 EDX: FPU TSC CX8 APIC CMOV MMX FXSR SSE SSE2, the x86-64 baseline
- * (x87/SSE: later stage); the APIC is spry's userspace local APIC.
+ * Leaf 1 EDX: FPU PSE TSC MSR PAE CX8 APIC PGE CMOV PAT MMX FXSR SSE SSE2,
+ * the x86-64 baseline (x87/SSE: later stage); the APIC is spry's userspace
+ * local APIC; global pages are flushed with the rest on a CR3 write.
  */
-#define L1_EDX ((1u << 0) | (1u << 4) | (1u << 8) | (1u << 9) | (1u << 15) | (1u << 23) | \
-		(1u << 24) | (1u << 25) | (1u << 26))
+#define L1_EDX ((1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | \
+		(1u << 9) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 23) | (1u << 24) | \
+		(1u << 25) | (1u << 26))
 /* Leaf 1 ECX: CX16, MOVBE, POPCNT, HYPERVISOR. */
 #define L1_ECX ((1u << 13) | (1u << 22) | (1u << 23) | (1u << 31))
-/* Leaf 0x80000001 EDX: SYSCALL, LM; ECX: LAHF_LM. */
-#define X1_EDX ((1u << 11) | (1u << 29))
+/*
+ * Leaf 7 EDX: ARCH_CAPABILITIES. An interpreter does not speculate: the MSR
+ * (tcg_arch_capabilities) says so, and a guest skips page-table isolation
+ * and the other speculation workarounds it would otherwise apply.
+ */
+#define L7_EDX (1u << 29)
+/* Leaf 0x80000001 EDX: SYSCALL, NX, LM; ECX: LAHF_LM. */
+#define X1_EDX ((1u << 11) | (1u << 20) | (1u << 29))
 #define X1_ECX (1u << 0)
 
 /*
@@ -59,6 +67,19 @@ static uint32_t tsc_mhz(void)
 	return host_tsc_mhz;
 }
 
+/*
+ * IA32_ARCH_CAPABILITIES: not affected by Meltdown (RDCL_NO), L1TF, SSB,
+ * MDS, TAA, MMIO stale data (SBDR_SSDP_NO, FBSDP_NO, PSDP_NO), BHI, PBRSB,
+ * GDS, RFDS nor ITS; no L1D flush needed on VM entry, no machine check on
+ * page-size changes.
+ */
+uint64_t tcg_arch_capabilities(void)
+{
+	return 1ULL << 0 | 1ULL << 3 | 1ULL << 4 | 1ULL << 5 | 1ULL << 6 | 1ULL << 8 |
+	       1ULL << 13 | 1ULL << 14 | 1ULL << 15 | 1ULL << 20 | 1ULL << 24 | 1ULL << 26 |
+	       1ULL << 27 | 1ULL << 62;
+}
+
 static void brand(uint32_t leaf, uint32_t regs[4])
 {
 	static const char name[48] = "spry TCG-lite x86-64 CPU";
@@ -81,6 +102,10 @@ void tcg_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
 		regs[1] = 8 << 8;	/* clflush line 64 bytes */
 		regs[2] = L1_ECX;
 		regs[3] = L1_EDX;
+		break;
+	case 7:
+		if (subleaf == 0)
+			regs[3] = L7_EDX;
 		break;
 	case 0x15:
 		regs[0] = 1000;

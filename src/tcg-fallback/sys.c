@@ -355,6 +355,10 @@ static void op_msr(struct tcg_vcpu *t, bool write)
 			t->efer = (v & ~EFER_LMA) | (t->efer & EFER_LMA);
 			tcg_tlb_flush(cpu);
 		}
+	} else if (msr == MSR_ARCH_CAPABILITIES) {
+		if (write)
+			tcg_raise(cpu, TCG_EXC_GP, 0);
+		v = tcg_arch_capabilities();
 	} else if (msr == MSR_TSC) {
 		if (write)
 			tcg_raise(cpu, TCG_EXC_GP, 0);	/* the TSC is the host's */

@@ -31,6 +31,7 @@
 
 #define MSR_TSC			0x10
 #define MSR_APIC_BASE		0x1b
+#define MSR_ARCH_CAPABILITIES	0x10a
 #define MSR_MISC_ENABLE		0x1a0
 #define MSR_PAT			0x277
 #define MSR_EFER		0xc0000080

@@ -307,42 +307,9 @@ static void test_truncations(void **state)
 	free(img32);
 }
 
-/* TCG-lite refuses Linux kernels: tell a real vmlinux (Linux notes) from a test kernel. */
-static void linux_images_are_recognised(void **state)
-{
-	static const uint8_t linux_note[] = {
-		6, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 'L', 'i', 'n', 'u', 'x', 0, 0, 0, 1, 2, 3, 4,
-	};
-	uint8_t text[4096] = { 0xf4 };
-	struct tu_seg segs[2] = {
-		{ PT_LOAD, 2 * MIB, 2 * MIB, text, sizeof(text), sizeof(text), 4096 },
-		{ PT_NOTE, 0, 0, linux_note, sizeof(linux_note), sizeof(linux_note), 4 },
-	};
-	size_t len, bzlen;
-	uint8_t *pvh = tu_pvh_image(&len);
-	uint8_t *vmlinux, *bz = tu_bzimage(4096, &bzlen);
-
-	assert_false(boot_image_is_linux(pvh, len));
-	for (size_t cut = 0; cut < len; cut += 7)
-		assert_false(boot_image_is_linux(pvh, cut));
-	free(pvh);
-	vmlinux = tu_elf(true, 2 * MIB, segs, 2, &len);
-	assert_true(boot_image_is_linux(vmlinux, len));
-	for (size_t cut = 0; cut < len; cut++)
-		(void)boot_image_is_linux(vmlinux, cut);	/* never reads past @cut (ASan) */
-	free(vmlinux);
-	/* A bzImage is Linux when its setup header names a kernel version. */
-	assert_false(boot_image_is_linux(bz, bzlen));
-	tu_bz_hdr(bz)->kernel_version = 0x200;
-	assert_true(boot_image_is_linux(bz, bzlen));
-	free(bz);
-	assert_false(boot_image_is_linux((const uint8_t *)"not a kernel", 12));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(linux_images_are_recognised),
 		cmocka_unit_test_setup_teardown(test_elf64, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_elf32, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modules, setup, teardown),
