@@ -84,7 +84,11 @@ static int highest(const uint32_t r[8])
 	return -1;
 }
 
-static void bit_set(uint32_t r[8], int v, bool on)
+/*
+ * @r is a 256-bit register as uint32_t[8]; a plain pointer, since GCC 12 with
+ * -fsanitize=address,undefined misreads the array bound after inlining.
+ */
+static void bit_set(uint32_t *r, int v, bool on)
 {
 	if (on)
 		r[v / 32] |= 1u << (v % 32);
