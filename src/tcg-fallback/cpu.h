@@ -28,9 +28,11 @@
  * tcg_run() with RIP still at the faulting instruction. Handlers therefore do
  * every access that can fault before they change any register or flag.
  *
- * Flags are computed eagerly, bit-exact where the SDM defines them. The flags
- * it leaves undefined are the fundef column of tables.c; the interpreter gives
- * them: AF = 0 after and/or/xor/test and shifts; OF by the count-1 formula
+ * Flags are computed eagerly, bit-exact where the SDM defines them, except
+ * where no later instruction of the block can see them (dead flags: see
+ * block_flags() in exec.c, which keeps RFLAGS exact at every fault and exit).
+ * The flags it leaves undefined are the fundef column of tables.c; the
+ * interpreter gives them: AF = 0 after and/or/xor/test and shifts; OF by the count-1 formula
  * after multi-bit shifts and rotates; SF/ZF/PF from the low half after mul and
  * imul; unchanged after div/idiv, bt* (all but CF) and bsf/bsr (all but ZF).
  * The differential tester (tests/tcg) masks exactly these.
@@ -147,7 +149,6 @@ struct tcg_cpu {
 
 	uint64_t next_rip;	/* during an instruction: where it falls through to */
 	uint64_t icount;	/* instructions retired */
-	uint64_t icount_end;	/* tcg_run() stops when icount reaches it */
 	bool stop;		/* set by the environment to leave tcg_run() */
 	bool code_written;	/* a write hit a page holding decoded code */
 

@@ -220,7 +220,7 @@ static void run_generic(struct tcg_cpu *cpu, const struct tcg_binsn *e)
 	e->fn(cpu, &e->insn);
 	cpu->rip = cpu->next_rip;
 	cpu->icount++;
-	if (__builtin_expect(cpu->code_written | cpu->stop | (cpu->icount >= cpu->icount_end), 0))
+	if (__builtin_expect((cpu->code_written | cpu->stop) & e->may_exit, 0))
 		return;
 	e[1].run(cpu, e + 1);
 }
@@ -232,9 +232,107 @@ static void run_end(struct tcg_cpu *cpu, const struct tcg_binsn *e)
 	(void)e;
 }
 
+/*
+ * Dead flags. Most arithmetic flags are overwritten before anything reads
+ * them, so blocks skip computing those: walking the block backwards, an
+ * instruction whose written flags a later one of the block overwrites before
+ * any reads them gets a fast handler that leaves RFLAGS alone.
+ *
+ * The guest must never see the difference, so every point where it could
+ * look at RFLAGS sees it exact: the block's end (all flags are live there);
+ * before an instruction that may fault, store or do anything beyond plain
+ * register arithmetic (all flags are live there too: a fault delivers RFLAGS
+ * to a handler, and a store may rewrite the code that follows); and every
+ * exit in the middle of the block, which may_exit allows only where no
+ * skipped flag is pending. The budget is checked when a block is entered
+ * (run_loop()), not inside it.
+ */
+
+/* Register-only instructions whose flag effects are fread and flags_killed(). */
+static bool flags_plain(const struct x86_insn *insn)
+{
+	if (insn->memop && insn->op != X86_OP_LEA)
+		return false;
+	switch (insn->op) {
+	case X86_OP_ADD: case X86_OP_OR: case X86_OP_ADC: case X86_OP_SBB:
+	case X86_OP_AND: case X86_OP_SUB: case X86_OP_XOR: case X86_OP_CMP:
+	case X86_OP_ROL: case X86_OP_ROR: case X86_OP_RCL: case X86_OP_RCR:
+	case X86_OP_SHL: case X86_OP_SHR: case X86_OP_SAL: case X86_OP_SAR:
+	case X86_OP_TEST: case X86_OP_NOT: case X86_OP_NEG: case X86_OP_IMUL2:
+	case X86_OP_INC: case X86_OP_DEC: case X86_OP_MOV: case X86_OP_MOVZX:
+	case X86_OP_MOVSX: case X86_OP_LEA: case X86_OP_CMOV: case X86_OP_SETCC:
+	case X86_OP_BSWAP: case X86_OP_CBW: case X86_OP_CWD: case X86_OP_NOP:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The flags a plain instruction always overwrites (whatever its operands' values). */
+static uint16_t flags_killed(const struct x86_insn *insn)
+{
+	unsigned int count_mask = insn->opsize == 8 ? 63 : 31;
+
+	switch (insn->op) {
+	case X86_OP_ADD: case X86_OP_OR: case X86_OP_ADC: case X86_OP_SBB:
+	case X86_OP_AND: case X86_OP_SUB: case X86_OP_XOR: case X86_OP_CMP:
+	case X86_OP_TEST: case X86_OP_NEG: case X86_OP_IMUL2:
+		return X86_FL_ARITH;
+	case X86_OP_INC: case X86_OP_DEC:
+		return X86_FL_ARITH & ~X86_CF;
+	case X86_OP_SHL: case X86_OP_SHR: case X86_OP_SAL: case X86_OP_SAR:
+	case X86_OP_ROL: case X86_OP_ROR:
+		/* A masked count of 0 (by CL, or an immediate) changes nothing. */
+		if (insn->opnd[1].kind != X86_OPND_IMM || !(insn->imm & count_mask))
+			return 0;
+		return insn->op == X86_OP_ROL || insn->op == X86_OP_ROR ? X86_CF | X86_OF :
+									   X86_FL_ARITH;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Whether @insn may skip its flags when they are dead: a plain instruction,
+ * or an ALU operation or imul with a register destination and a memory
+ * source, since a fault on the load comes before any change.
+ */
+static bool flags_may_skip(const struct x86_insn *insn)
+{
+	if (flags_plain(insn))
+		return true;
+	return insn->memop == 2 && insn->opnd[0].kind == X86_OPND_REG &&
+	       ((insn->op >= X86_OP_ADD && insn->op <= X86_OP_XOR) || insn->op == X86_OP_IMUL2);
+}
+
+/*
+ * Fill @dead[i] (instruction i's flags need not be computed) and each
+ * instruction's may_exit for the @n instructions of @b.
+ */
+static void block_flags(struct tcg_block *b, const struct x86_insn *insns, int n,
+			bool *dead)
+{
+	uint16_t live = X86_FL_ARITH, pending = 0;
+
+	for (int i = n - 1; i >= 0; i--) {
+		const struct x86_insn *in = &insns[i];
+		uint16_t kill = flags_killed(in);
+
+		dead[i] = kill && !(kill & live) && flags_may_skip(in);
+		live = flags_plain(in) ? (live & ~kill) | in->fread : X86_FL_ARITH;
+	}
+	for (int i = 0; i < n; i++) {
+		uint16_t kill = flags_killed(&insns[i]);
+
+		pending = dead[i] ? pending | kill : pending & ~kill;
+		b->insn[i].may_exit = !pending;
+	}
+}
+
 static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
 {
 	struct x86_insn insns[TCG_BLOCK_MAX_INSNS];
+	bool dead[TCG_BLOCK_MAX_INSNS];
 	struct tcg_block *b;
 	uint64_t pc = cpu->rip;
 	unsigned int h;
@@ -250,6 +348,7 @@ static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
 	b->execs = 0;
 	b->mode = cpu->mode;
 	b->ninsn = n;
+	block_flags(b, insns, n, dead);
 	for (int i = 0; i < n; i++) {
 		struct tcg_binsn *e = &b->insn[i];
 
@@ -264,7 +363,7 @@ static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
 			e->insn.base = X86_REG_NONE;
 		}
 		e->fn = handlers[e->insn.op];
-		e->run = tcg_fast_handler(&e->insn, cpu->mode);
+		e->run = tcg_fast_handler(&e->insn, cpu->mode, dead[i]);
 		if (!e->run)
 			e->run = run_generic;
 	}
@@ -324,12 +423,30 @@ _Noreturn void tcg_raise(struct tcg_cpu *cpu, int vector, uint32_t error)
 }
 
 /*
+ * The start of @b up to @end instructions, one at a time through the generic
+ * handlers, which compute every flag: for a block that would overrun the
+ * budget (e.g. a single step after STI).
+ */
+static void block_step(struct tcg_cpu *cpu, const struct tcg_block *b, uint64_t end)
+{
+	for (int i = 0; i < b->ninsn && cpu->icount < end; i++) {
+		const struct tcg_binsn *e = &b->insn[i];
+
+		cpu->next_rip = e->next_rip;
+		e->fn(cpu, &e->insn);
+		cpu->rip = cpu->next_rip;
+		cpu->icount++;
+		if (cpu->code_written | cpu->stop)
+			break;
+	}
+}
+
+/*
  * The run loop, out of tcg_run() so that no setjmp() forces its state onto
  * the stack; returns an enum tcg_exit.
  */
 static __attribute__((noinline)) int run_loop(struct tcg_cpu *cpu, uint64_t end)
 {
-	cpu->icount_end = end;
 	while (cpu->icount < end) {
 		struct tcg_block *b;
 
@@ -337,7 +454,10 @@ static __attribute__((noinline)) int run_loop(struct tcg_cpu *cpu, uint64_t end)
 			return TCG_EXIT_STOP;
 		b = block_lookup(cpu);
 		b->execs++;
-		b->insn[0].run(cpu, b->insn);
+		if (__builtin_expect(cpu->icount + b->ninsn <= end, 1))
+			b->insn[0].run(cpu, b->insn);
+		else
+			block_step(cpu, b, end);
 		if (cpu->code_written)
 			tcg_blocks_flush(cpu);
 	}

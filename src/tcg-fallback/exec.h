@@ -22,15 +22,23 @@ struct tcg_binsn {
 	void (*run)(struct tcg_cpu *cpu, const struct tcg_binsn *e);
 	void (*fn)(struct tcg_cpu *cpu, const struct x86_insn *insn);
 	uint64_t next_rip;
+	/*
+	 * Whether RFLAGS is exact after this instruction, so that the block may
+	 * be left there (cpu->stop, cpu->code_written): false while a flag that
+	 * an earlier instruction did not compute (it was dead) is not yet
+	 * overwritten.
+	 */
+	bool may_exit;
 	struct x86_insn insn;
 };
 
 /*
  * The threaded handler specialised for @insn decoded in @mode, or NULL when
- * only the generic one applies (ops_fast.c).
+ * only the generic one applies (ops_fast.c). With @flags_dead, one that
+ * leaves the arithmetic flags alone, where there is one.
  */
-void (*tcg_fast_handler(const struct x86_insn *insn, int mode))(struct tcg_cpu *,
-								const struct tcg_binsn *);
+void (*tcg_fast_handler(const struct x86_insn *insn, int mode,
+			bool flags_dead))(struct tcg_cpu *, const struct tcg_binsn *);
 
 struct tcg_block {
 	uint64_t pc;		/* guest address of the first instruction */

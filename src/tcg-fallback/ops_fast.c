@@ -20,14 +20,15 @@ typedef void (*handler_t)(struct tcg_cpu *cpu, const struct tcg_binsn *e);
 /*
  * Threaded dispatch: a handler that falls through retires its instruction
  * and goes straight on to the next one's handler (a tail call), until the
- * block's end (its sentinel returns), a write to code, a stop, or the budget.
+ * block's end (its sentinel returns), or a write to code or a stop where
+ * the block may be left (the budget is checked before a block starts).
  */
 static inline __attribute__((always_inline)) void thread_next(struct tcg_cpu *cpu,
 							      const struct tcg_binsn *e)
 {
 	cpu->rip = e->next_rip;
 	cpu->icount++;
-	if (__builtin_expect(cpu->code_written | cpu->stop | (cpu->icount >= cpu->icount_end), 0))
+	if (__builtin_expect((cpu->code_written | cpu->stop) & e->may_exit, 0))
 		return;
 	e[1].run(cpu, e + 1);
 }
@@ -98,10 +99,14 @@ static inline __attribute__((always_inline)) void setfl(struct tcg_cpu *cpu, uin
 /* Operand shapes of two-operand forms. */
 enum { F_RR, F_RI, F_RM, F_MR, F_MI };
 
-/* dst op= src for ALU operation @op (ADD..CMP) or TEST (written as AND, no store). */
+/*
+ * dst op= src for ALU operation @op (ADD..CMP) or TEST (written as AND, no
+ * store); the flags only when @fl (they are live: see block_flags_live()).
+ */
 static inline __attribute__((always_inline)) void alu2(struct tcg_cpu *cpu,
 						       const struct x86_insn *insn, int op,
-						       int size, int form, int shape, bool store)
+						       int size, int form, int shape, bool store,
+						       bool fl)
 {
 	const int d = insn->opnd[0].reg, s = insn->opnd[1].reg;
 	uint64_t a, b, r, f, addr = 0;
@@ -138,35 +143,45 @@ static inline __attribute__((always_inline)) void alu2(struct tcg_cpu *cpu,
 		else
 			rset(cpu, d, size, r);
 	}
-	setfl(cpu, f, X86_FL_ARITH);
+	if (fl)
+		setfl(cpu, f, X86_FL_ARITH);
 }
 
-#define ALU_SHAPES(name, op, size, form, store) \
-	SEQ(name##_b, alu2(cpu, insn, op, size, form, EA_B, store)) \
-	SEQ(name##_bi, alu2(cpu, insn, op, size, form, EA_BI, store)) \
-	SEQ(name##_d, alu2(cpu, insn, op, size, form, EA_D, store)) \
-	SEQ(name##_g, alu2(cpu, insn, op, size, form, EA_GEN, store))
+#define ALU_SHAPES(name, op, size, form, store, fl) \
+	SEQ(name##_b, alu2(cpu, insn, op, size, form, EA_B, store, fl)) \
+	SEQ(name##_bi, alu2(cpu, insn, op, size, form, EA_BI, store, fl)) \
+	SEQ(name##_d, alu2(cpu, insn, op, size, form, EA_D, store, fl)) \
+	SEQ(name##_g, alu2(cpu, insn, op, size, form, EA_GEN, store, fl))
 
-#define ALU_FORMS(name, op, size, store) \
-	SEQ(name##_rr, alu2(cpu, insn, op, size, F_RR, EA_GEN, store)) \
-	SEQ(name##_ri, alu2(cpu, insn, op, size, F_RI, EA_GEN, store)) \
-	ALU_SHAPES(name##_rm, op, size, F_RM, store) \
-	ALU_SHAPES(name##_mr, op, size, F_MR, store) \
-	ALU_SHAPES(name##_mi, op, size, F_MI, store)
+#define ALU_FORMS(name, op, size, store, fl) \
+	SEQ(name##_rr, alu2(cpu, insn, op, size, F_RR, EA_GEN, store, fl)) \
+	SEQ(name##_ri, alu2(cpu, insn, op, size, F_RI, EA_GEN, store, fl)) \
+	ALU_SHAPES(name##_rm, op, size, F_RM, store, fl) \
+	ALU_SHAPES(name##_mr, op, size, F_MR, store, fl) \
+	ALU_SHAPES(name##_mi, op, size, F_MI, store, fl)
 
-#define ALU_SIZES(name, op, store) \
-	ALU_FORMS(name##1, op, 1, store) ALU_FORMS(name##2, op, 2, store) \
-	ALU_FORMS(name##4, op, 4, store) ALU_FORMS(name##8, op, 8, store)
+#define ALU_SIZES(name, op, store, fl) \
+	ALU_FORMS(name##1, op, 1, store, fl) ALU_FORMS(name##2, op, 2, store, fl) \
+	ALU_FORMS(name##4, op, 4, store, fl) ALU_FORMS(name##8, op, 8, store, fl)
 
-ALU_SIZES(add, X86_OP_ADD, true)
-ALU_SIZES(or, X86_OP_OR, true)
-ALU_SIZES(adc, X86_OP_ADC, true)
-ALU_SIZES(sbb, X86_OP_SBB, true)
-ALU_SIZES(and, X86_OP_AND, true)
-ALU_SIZES(sub, X86_OP_SUB, true)
-ALU_SIZES(xor, X86_OP_XOR, true)
-ALU_SIZES(cmp, X86_OP_CMP, false)
-ALU_SIZES(test, X86_OP_AND, false)
+ALU_SIZES(add, X86_OP_ADD, true, true)
+ALU_SIZES(or, X86_OP_OR, true, true)
+ALU_SIZES(adc, X86_OP_ADC, true, true)
+ALU_SIZES(sbb, X86_OP_SBB, true, true)
+ALU_SIZES(and, X86_OP_AND, true, true)
+ALU_SIZES(sub, X86_OP_SUB, true, true)
+ALU_SIZES(xor, X86_OP_XOR, true, true)
+ALU_SIZES(cmp, X86_OP_CMP, false, true)
+ALU_SIZES(test, X86_OP_AND, false, true)
+
+/* The same without flags, where no later instruction can read them (cmp and test have none). */
+ALU_SIZES(add_nf, X86_OP_ADD, true, false)
+ALU_SIZES(or_nf, X86_OP_OR, true, false)
+ALU_SIZES(adc_nf, X86_OP_ADC, true, false)
+ALU_SIZES(sbb_nf, X86_OP_SBB, true, false)
+ALU_SIZES(and_nf, X86_OP_AND, true, false)
+ALU_SIZES(sub_nf, X86_OP_SUB, true, false)
+ALU_SIZES(xor_nf, X86_OP_XOR, true, false)
 
 /* [form][shape]: F_RR and F_RI have one shape (index 0). */
 #define ALU_TAB(name) { \
@@ -177,29 +192,45 @@ ALU_SIZES(test, X86_OP_AND, false)
 #define ALU_TAB_SIZES(name) \
 	{ ALU_TAB(name##1), ALU_TAB(name##2), ALU_TAB(name##4), ALU_TAB(name##8) }
 
-/* [op - ADD, or 8 for TEST][log2 size][form][shape] */
-static const handler_t alu_tab[9][4][5][4] = {
-	ALU_TAB_SIZES(add), ALU_TAB_SIZES(or), ALU_TAB_SIZES(adc), ALU_TAB_SIZES(sbb),
-	ALU_TAB_SIZES(and), ALU_TAB_SIZES(sub), ALU_TAB_SIZES(xor), ALU_TAB_SIZES(cmp),
-	ALU_TAB_SIZES(test),
+/* [flags dead][op - ADD, or 8 for TEST][log2 size][form][shape] */
+static const handler_t alu_tab[2][9][4][5][4] = {
+	{
+		ALU_TAB_SIZES(add), ALU_TAB_SIZES(or), ALU_TAB_SIZES(adc), ALU_TAB_SIZES(sbb),
+		ALU_TAB_SIZES(and), ALU_TAB_SIZES(sub), ALU_TAB_SIZES(xor), ALU_TAB_SIZES(cmp),
+		ALU_TAB_SIZES(test),
+	}, {
+		ALU_TAB_SIZES(add_nf), ALU_TAB_SIZES(or_nf), ALU_TAB_SIZES(adc_nf),
+		ALU_TAB_SIZES(sbb_nf), ALU_TAB_SIZES(and_nf), ALU_TAB_SIZES(sub_nf),
+		ALU_TAB_SIZES(xor_nf), ALU_TAB_SIZES(cmp), ALU_TAB_SIZES(test),
+	},
 };
 
 /* inc/dec of a register: add/sub 1 keeping CF. */
 static inline __attribute__((always_inline)) void incdec(struct tcg_cpu *cpu,
 							 const struct x86_insn *insn, int op,
-							 int size)
+							 int size, bool fl)
 {
 	int d = insn->opnd[0].reg;
 	uint64_t f, r = alu_binop_inline(op, rget(cpu, d, size), 1, 0, size, &f);
 
 	rset(cpu, d, size, r);
-	setfl(cpu, f, X86_FL_ARITH & ~X86_CF);
+	if (fl)
+		setfl(cpu, f, X86_FL_ARITH & ~X86_CF);
 }
 
-SEQ(inc4, incdec(cpu, insn, X86_OP_ADD, 4))
-SEQ(inc8, incdec(cpu, insn, X86_OP_ADD, 8))
-SEQ(dec4, incdec(cpu, insn, X86_OP_SUB, 4))
-SEQ(dec8, incdec(cpu, insn, X86_OP_SUB, 8))
+SEQ(inc4, incdec(cpu, insn, X86_OP_ADD, 4, true))
+SEQ(inc8, incdec(cpu, insn, X86_OP_ADD, 8, true))
+SEQ(dec4, incdec(cpu, insn, X86_OP_SUB, 4, true))
+SEQ(dec8, incdec(cpu, insn, X86_OP_SUB, 8, true))
+SEQ(inc4_nf, incdec(cpu, insn, X86_OP_ADD, 4, false))
+SEQ(inc8_nf, incdec(cpu, insn, X86_OP_ADD, 8, false))
+SEQ(dec4_nf, incdec(cpu, insn, X86_OP_SUB, 4, false))
+SEQ(dec8_nf, incdec(cpu, insn, X86_OP_SUB, 8, false))
+
+/* [flags dead][dec][size 8] */
+static const handler_t incdec_tab[2][2][2] = {
+	{ { inc4, inc8 }, { dec4, dec8 } }, { { inc4_nf, inc8_nf }, { dec4_nf, dec8_nf } },
+};
 
 /* mov in its shapes. */
 static inline __attribute__((always_inline)) void mov2(struct tcg_cpu *cpu,
@@ -332,7 +363,7 @@ static inline __attribute__((always_inline)) void lea4_bi_(struct tcg_cpu *cpu,
 /* shl/shr/sar of a register by a nonzero immediate count (already masked). */
 static inline __attribute__((always_inline)) void shimm(struct tcg_cpu *cpu,
 							const struct x86_insn *insn, int op,
-							int size)
+							int size, bool fl)
 {
 	const int bits = size * 8, d = insn->opnd[0].reg;
 	const unsigned int count = insn->imm & (size == 8 ? 63 : 31);
@@ -356,13 +387,14 @@ static inline __attribute__((always_inline)) void shimm(struct tcg_cpu *cpu,
 	}
 	rset(cpu, d, size, r);
 	f = flags_szp(r, size) | (cf ? X86_CF : 0) | (of ? X86_OF : 0);
-	setfl(cpu, f, X86_FL_ARITH);
+	if (fl)
+		setfl(cpu, f, X86_FL_ARITH);
 }
 
 /* rol/ror of a register by a nonzero immediate count: CF and OF only. */
 static inline __attribute__((always_inline)) void rotimm(struct tcg_cpu *cpu,
 							 const struct x86_insn *insn, bool left,
-							 int size)
+							 int size, bool fl)
 {
 	const int bits = size * 8, d = insn->opnd[0].reg;
 	const unsigned int c = insn->imm & (size == 8 ? 63 : 31);
@@ -379,20 +411,29 @@ static inline __attribute__((always_inline)) void rotimm(struct tcg_cpu *cpu,
 		of = cf ^ !!(r & (msb >> 1));
 	}
 	rset(cpu, d, size, r);
-	setfl(cpu, (cf ? X86_CF : 0) | (of ? X86_OF : 0), X86_CF | X86_OF);
+	if (fl)
+		setfl(cpu, (cf ? X86_CF : 0) | (of ? X86_OF : 0), X86_CF | X86_OF);
 }
 
-SEQ(rol4, rotimm(cpu, insn, true, 4))
-SEQ(rol8, rotimm(cpu, insn, true, 8))
-SEQ(ror4, rotimm(cpu, insn, false, 4))
-SEQ(ror8, rotimm(cpu, insn, false, 8))
+#define SHIFT_FORMS(name, stmt) \
+	SEQ(name##4, stmt(4, true)) SEQ(name##8, stmt(8, true)) \
+	SEQ(name##4_nf, stmt(4, false)) SEQ(name##8_nf, stmt(8, false))
+#define ROL(size, fl) rotimm(cpu, insn, true, size, fl)
+#define ROR(size, fl) rotimm(cpu, insn, false, size, fl)
+#define SHL(size, fl) shimm(cpu, insn, X86_OP_SHL, size, fl)
+#define SHR(size, fl) shimm(cpu, insn, X86_OP_SHR, size, fl)
+#define SAR(size, fl) shimm(cpu, insn, X86_OP_SAR, size, fl)
+SHIFT_FORMS(rol, ROL)
+SHIFT_FORMS(ror, ROR)
+SHIFT_FORMS(shl, SHL)
+SHIFT_FORMS(shr, SHR)
+SHIFT_FORMS(sar, SAR)
+#define SHIFT_TAB(name) { { name##4, name##8 }, { name##4_nf, name##8_nf } }
 
-SEQ(shl4, shimm(cpu, insn, X86_OP_SHL, 4))
-SEQ(shl8, shimm(cpu, insn, X86_OP_SHL, 8))
-SEQ(shr4, shimm(cpu, insn, X86_OP_SHR, 4))
-SEQ(shr8, shimm(cpu, insn, X86_OP_SHR, 8))
-SEQ(sar4, shimm(cpu, insn, X86_OP_SAR, 4))
-SEQ(sar8, shimm(cpu, insn, X86_OP_SAR, 8))
+/* [rol, ror, shl, shr, sar][flags dead][size 8] */
+static const handler_t shift_tab[5][2][2] = {
+	SHIFT_TAB(rol), SHIFT_TAB(ror), SHIFT_TAB(shl), SHIFT_TAB(shr), SHIFT_TAB(sar),
+};
 
 /* jcc in 64-bit mode, per condition. */
 #define JCC(cc) BRANCH(jcc##cc, if (tcg_cond_inline(cpu->rflags, cc)) cpu->next_rip += insn->imm)
@@ -451,7 +492,7 @@ static inline __attribute__((always_inline)) void ret64_(struct tcg_cpu *cpu,
 /* imul r, r/m and imul r, r/m, imm of 32 or 64 bits. */
 static inline __attribute__((always_inline)) void imul(struct tcg_cpu *cpu,
 						       const struct x86_insn *insn, int size,
-						       int form, int shape, bool three)
+						       int form, int shape, bool three, bool fl)
 {
 	uint64_t a, b, lo, f;
 	bool of;
@@ -479,25 +520,32 @@ static inline __attribute__((always_inline)) void imul(struct tcg_cpu *cpu,
 	}
 	rset(cpu, insn->opnd[0].reg, size, lo);
 	f = flags_szp(lo, size) | (of ? X86_CF | X86_OF : 0);
-	setfl(cpu, f, X86_FL_ARITH);
+	if (fl)
+		setfl(cpu, f, X86_FL_ARITH);
 }
 
-#define IMUL_FORMS(name, size, three) \
-	SEQ(name##_r, imul(cpu, insn, size, F_RR, EA_GEN, three)) \
-	SEQ(name##_b, imul(cpu, insn, size, F_RM, EA_B, three)) \
-	SEQ(name##_bi, imul(cpu, insn, size, F_RM, EA_BI, three)) \
-	SEQ(name##_d, imul(cpu, insn, size, F_RM, EA_D, three)) \
-	SEQ(name##_g, imul(cpu, insn, size, F_RM, EA_GEN, three))
+#define IMUL_FORMS(name, size, three, fl) \
+	SEQ(name##_r, imul(cpu, insn, size, F_RR, EA_GEN, three, fl)) \
+	SEQ(name##_b, imul(cpu, insn, size, F_RM, EA_B, three, fl)) \
+	SEQ(name##_bi, imul(cpu, insn, size, F_RM, EA_BI, three, fl)) \
+	SEQ(name##_d, imul(cpu, insn, size, F_RM, EA_D, three, fl)) \
+	SEQ(name##_g, imul(cpu, insn, size, F_RM, EA_GEN, three, fl))
 #define IMUL_TAB(name) { name##_b, name##_bi, name##_d, name##_g, name##_r }
 
-IMUL_FORMS(imul4, 4, false)
-IMUL_FORMS(imul8, 8, false)
-IMUL_FORMS(imul4i, 4, true)
-IMUL_FORMS(imul8i, 8, true)
+IMUL_FORMS(imul4, 4, false, true)
+IMUL_FORMS(imul8, 8, false, true)
+IMUL_FORMS(imul4i, 4, true, true)
+IMUL_FORMS(imul8i, 8, true, true)
+IMUL_FORMS(imul4_nf, 4, false, false)
+IMUL_FORMS(imul8_nf, 8, false, false)
+IMUL_FORMS(imul4i_nf, 4, true, false)
+IMUL_FORMS(imul8i_nf, 8, true, false)
 
-/* [three][size 8][shape, or 4 for a register] */
-static const handler_t imul_tab[2][2][5] = {
-	{ IMUL_TAB(imul4), IMUL_TAB(imul8) }, { IMUL_TAB(imul4i), IMUL_TAB(imul8i) },
+/* [flags dead][three][size 8][shape, or 4 for a register] */
+static const handler_t imul_tab[2][2][2][5] = {
+	{ { IMUL_TAB(imul4), IMUL_TAB(imul8) }, { IMUL_TAB(imul4i), IMUL_TAB(imul8i) } },
+	{ { IMUL_TAB(imul4_nf), IMUL_TAB(imul8_nf) },
+	  { IMUL_TAB(imul4i_nf), IMUL_TAB(imul8i_nf) } },
 };
 
 /* Indirect call and jmp in 64-bit mode: the target is read before the push. */
@@ -571,6 +619,18 @@ static int ea_shape(const struct x86_insn *insn)
 	return insn->index < 16 ? EA_BI : EA_GEN;
 }
 
+/* The row of shift_tab for a shift or rotate (SAL is SHL). */
+static int shift_row(int op)
+{
+	switch (op) {
+	case X86_OP_ROL: return 0;
+	case X86_OP_ROR: return 1;
+	case X86_OP_SHR: return 3;
+	case X86_OP_SAR: return 4;
+	default: return 2;
+	}
+}
+
 /* Form of a two-operand instruction whose operands both have the operation size. */
 static int form_of(const struct x86_insn *insn)
 {
@@ -596,11 +656,12 @@ static int form_of(const struct x86_insn *insn)
 	return -1;
 }
 
-handler_t tcg_fast_handler(const struct x86_insn *insn, int mode)
+handler_t tcg_fast_handler(const struct x86_insn *insn, int mode, bool flags_dead)
 {
-	int lg = size_log2(insn->opsize), form, shape;
+	int lg = size_log2(insn->opsize), form, shape, nf = flags_dead;
 
-	if (mode != 64 || lg < 0)
+	/* LOCK'ed read-modify-writes must be atomic: the generic handlers do that. */
+	if (mode != 64 || lg < 0 || (insn->pfx & X86_PFX_LOCK))
 		return NULL;
 	shape = insn->memop ? ea_shape(insn) : 0;
 	switch (insn->op) {
@@ -610,7 +671,8 @@ handler_t tcg_fast_handler(const struct x86_insn *insn, int mode)
 		form = form_of(insn);
 		if (form < 0 || (insn->op == X86_OP_TEST && form == F_RM))
 			return NULL;
-		return alu_tab[insn->op == X86_OP_TEST ? 8 : insn->op - X86_OP_ADD][lg][form][shape];
+		return alu_tab[nf][insn->op == X86_OP_TEST ? 8 : insn->op - X86_OP_ADD][lg][form]
+			      [shape];
 	case X86_OP_MOV:
 		form = form_of(insn);
 		if (form < 0)
@@ -641,24 +703,14 @@ handler_t tcg_fast_handler(const struct x86_insn *insn, int mode)
 		if (insn->nopnd != 1 || !plain_reg(&insn->opnd[0]) || lg < 2 ||
 		    insn->opnd[0].size != insn->opsize)
 			return NULL;
-		if (insn->op == X86_OP_INC)
-			return lg == 3 ? inc8 : inc4;
-		return lg == 3 ? dec8 : dec4;
+		return incdec_tab[nf][insn->op == X86_OP_DEC][lg == 3];
 	case X86_OP_SHL: case X86_OP_SAL: case X86_OP_SHR: case X86_OP_SAR:
 	case X86_OP_ROL: case X86_OP_ROR:
 		if (insn->nopnd != 2 || !plain_reg(&insn->opnd[0]) || lg < 2 ||
 		    insn->opnd[0].size != insn->opsize || insn->opnd[1].kind != X86_OPND_IMM ||
 		    !(insn->imm & (lg == 3 ? 63 : 31)))
 			return NULL;
-		if (insn->op == X86_OP_ROL)
-			return lg == 3 ? rol8 : rol4;
-		if (insn->op == X86_OP_ROR)
-			return lg == 3 ? ror8 : ror4;
-		if (insn->op == X86_OP_SHR)
-			return lg == 3 ? shr8 : shr4;
-		if (insn->op == X86_OP_SAR)
-			return lg == 3 ? sar8 : sar4;
-		return lg == 3 ? shl8 : shl4;
+		return shift_tab[shift_row(insn->op)][nf][lg == 3];
 	case X86_OP_IMUL2: {
 		bool three = insn->nopnd == 3;
 		const struct x86_operand *s = &insn->opnd[1];
@@ -671,7 +723,7 @@ handler_t tcg_fast_handler(const struct x86_insn *insn, int mode)
 			return NULL;
 		if (!plain_reg(s) && s->kind != X86_OPND_MEM)
 			return NULL;
-		return imul_tab[three][lg == 3][plain_reg(s) ? 4 : shape];
+		return imul_tab[nf][three][lg == 3][plain_reg(s) ? 4 : shape];
 	}
 	case X86_OP_CALL_IND:
 	case X86_OP_JMP_IND: {
