@@ -16,6 +16,11 @@
  *                        size and operand shape for the hot forms (ALU, mov,
  *                        lea, jcc, call/ret, ...), chosen when a block is built
  *   ops_*.c, alu.c       the handlers, with eager bit-exact flags
+ *   atomic.c             read-modify-writes of a destination operand: a locked
+ *                        one (LOCK, xchg with memory) in RAM is one host atomic
+ *                        operation (exchange, fetch-add, compare-exchange, or a
+ *                        compare-exchange loop around the ALU step), since RAM
+ *                        is shared with other threads and processes
  *   mem.c                software TLB (direct-mapped, read/write/exec tags and a
  *                        host addend) in front of env->tlb_fill, which is the
  *                        page walk in a VM and a flat map in user mode; a page
@@ -51,8 +56,8 @@
  *                        CRn, MSRs, lgdt/lidt, far transfers, in/out, hlt) and
  *                        exceptions delivered through the long-mode IDT
  *
- * Not yet (issue 4): interrupts (no irqchip), SMP and atomic LOCK for it, 32-bit
- * paging, IDT delivery outside long mode, x87 arithmetic, SSE3 and later.
+ * Not yet (issue 4): SMP, 32-bit paging, IDT delivery outside long mode, x87
+ * arithmetic, SSE3 and later.
  */
 #ifndef SPRY_TCG_CPU_H
 #define SPRY_TCG_CPU_H

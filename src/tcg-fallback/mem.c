@@ -1,7 +1,8 @@
 /*
  * The software TLB's miss path: canonical checks, env->tlb_fill, accesses
- * that cross a page, and the write protection of pages holding decoded code
- * (a write there marks the decoded blocks stale; exec.c drops them).
+ * that cross a page, the host address of a locked operand, and the write
+ * protection of pages holding decoded code (a write there marks the decoded
+ * blocks stale; exec.c drops them).
  */
 #include "exec.h"
 #include "mem.h"
@@ -59,6 +60,24 @@ uint8_t *tcg_page_ptr(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc)
 		tcg_raise(cpu, TCG_EXC_GP, 0);
 	}
 	return p;
+}
+
+/*
+ * The two halves of an operand that crosses a page may lie in unrelated host
+ * pages, which no host instruction updates as one (a split lock); and MMIO is
+ * not shared memory but a device's registers. Both take the plain path of a
+ * load and a store.
+ */
+uint8_t *tcg_atomic_ptr(struct tcg_cpu *cpu, uint64_t addr, int size)
+{
+	uint8_t *p = tlb_hit(cpu, addr, size, TCG_WRITE);
+	uint64_t phys;
+
+	if (p)
+		return p;
+	if ((addr & ~TCG_PAGE_MASK) + size > TCG_PAGE_SIZE)
+		return NULL;
+	return page_lookup(cpu, addr, TCG_WRITE, &phys);
 }
 
 /* An MMIO access of @n bytes; sizes the buses do not take go byte by byte. */

@@ -197,6 +197,41 @@ alu_binop_inline(int op, uint64_t a, uint64_t b, int cf, int size, uint64_t *fla
 
 uint64_t alu_binop(int op, uint64_t a, uint64_t b, int cf, int size, uint64_t *flags);
 
+/*
+ * Read-modify-writes of operand 0 (atomic.c). A memory operand of a locked
+ * instruction (LOCK, or xchg) is updated as one host atomic operation when it
+ * lies in RAM within a page; every other one is loaded and stored.
+ *
+ * A tcg_rmw_fn gives the new value of the operand from its @old one and
+ * @src, and sets *@flags to the flags that gives, if the operation has any.
+ */
+typedef uint64_t (*tcg_rmw_fn)(const struct tcg_cpu *cpu, const struct x86_insn *insn,
+			       uint64_t old, uint64_t src, uint64_t *flags);
+
+/* Replace operand 0 (@addr: its address) with @fn of it; *@flags as @fn set them. */
+void tcg_rmw(struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t addr,
+	     tcg_rmw_fn fn, uint64_t src, uint64_t *flags);
+
+/* Store @val into the memory operand at @addr; returns its old value. */
+uint64_t tcg_mem_xchg(struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t addr,
+		      uint64_t val);
+
+/* Add @val to the memory operand at @addr; returns its old value. */
+uint64_t tcg_mem_xadd(struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t addr,
+		      uint64_t val);
+
+/*
+ * Store @val into the memory operand at @addr if it holds *@old: true then,
+ * else false with *@old set to what it holds (which is written back, as
+ * cmpxchg does).
+ */
+bool tcg_mem_cmpxchg(struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t addr,
+		     uint64_t *old, uint64_t val);
+
+/* The same on the pair of halves of cmpxchg8b/16b's operand, low half first. */
+bool tcg_mem_cmpxchg2(struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t addr,
+		      uint64_t old[2], const uint64_t val[2]);
+
 /* The stack pointer's width follows the mode (SS is taken as 32-bit outside 16-bit code). */
 static inline int stack_width(const struct tcg_cpu *cpu)
 {

@@ -7,14 +7,21 @@
 
 #define FL_ALL X86_FL_ARITH
 
+static uint64_t alu_rmw(const struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t a,
+			uint64_t b, uint64_t *flags)
+{
+	return alu_binop(insn->op, a, b, cpu->rflags & X86_CF, insn->opsize, flags);
+}
+
 TCG_HANDLER(op_alu)
 {
-	uint64_t addr = mem_addr(cpu, insn), f, r;
-	uint64_t a = opnd_get(cpu, insn, 0, addr), b = opnd_get(cpu, insn, 1, addr);
+	uint64_t addr = mem_addr(cpu, insn), f;
+	uint64_t b = opnd_get(cpu, insn, 1, addr);
 
-	r = alu_binop(insn->op, a, b, cpu->rflags & X86_CF, insn->opsize, &f);
-	if (insn->op != X86_OP_CMP)
-		opnd_set(cpu, insn, 0, addr, r);
+	if (insn->op == X86_OP_CMP)
+		alu_rmw(cpu, insn, opnd_get(cpu, insn, 0, addr), b, &f);
+	else
+		tcg_rmw(cpu, insn, addr, alu_rmw, b, &f);
 	set_flags(cpu, f, FL_ALL);
 }
 
@@ -28,31 +35,61 @@ TCG_HANDLER(op_test)
 }
 
 /* inc and dec are add and sub of 1 that keep CF. */
-TCG_HANDLER(op_incdec)
+static uint64_t incdec_rmw(const struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t v,
+			   uint64_t unused, uint64_t *flags)
 {
-	uint64_t addr = mem_addr(cpu, insn), f, r;
 	int op = insn->op == X86_OP_INC ? X86_OP_ADD : X86_OP_SUB;
 
-	r = alu_binop(op, opnd_get(cpu, insn, 0, addr), 1, 0, insn->opsize, &f);
-	opnd_set(cpu, insn, 0, addr, r);
+	return alu_binop(op, v, 1, 0, insn->opsize, flags);
+}
+
+TCG_HANDLER(op_incdec)
+{
+	uint64_t f;
+
+	tcg_rmw(cpu, insn, mem_addr(cpu, insn), incdec_rmw, 0, &f);
 	set_flags(cpu, f, FL_ALL & ~X86_CF);
+}
+
+/* not leaves the flags alone. */
+static uint64_t not_rmw(const struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t v,
+			uint64_t unused, uint64_t *flags)
+{
+	return ~v;
 }
 
 TCG_HANDLER(op_not)
 {
-	uint64_t addr = mem_addr(cpu, insn);
+	uint64_t unused;
 
-	opnd_set(cpu, insn, 0, addr, ~opnd_get(cpu, insn, 0, addr));
+	tcg_rmw(cpu, insn, mem_addr(cpu, insn), not_rmw, 0, &unused);
 }
 
 /* neg is 0 - x: CF is set unless x is zero, exactly as sub computes it. */
+static uint64_t neg_rmw(const struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t v,
+			uint64_t unused, uint64_t *flags)
+{
+	return alu_binop(X86_OP_SUB, 0, v, 0, insn->opsize, flags);
+}
+
 TCG_HANDLER(op_neg)
 {
-	uint64_t addr = mem_addr(cpu, insn), f, r;
+	uint64_t f;
 
-	r = alu_binop(X86_OP_SUB, 0, opnd_get(cpu, insn, 0, addr), 0, insn->opsize, &f);
-	opnd_set(cpu, insn, 0, addr, r);
+	tcg_rmw(cpu, insn, mem_addr(cpu, insn), neg_rmw, 0, &f);
 	set_flags(cpu, f, FL_ALL);
+}
+
+/* bts, btr and btc: CF is the bit's old value. */
+static uint64_t bt_rmw(const struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t v,
+		       uint64_t bit, uint64_t *flags)
+{
+	*flags = (v & bit) ? X86_CF : 0;
+	if (insn->op == X86_OP_BTS)
+		return v | bit;
+	if (insn->op == X86_OP_BTR)
+		return v & ~bit;
+	return v ^ bit;
 }
 
 /*
@@ -62,7 +99,7 @@ TCG_HANDLER(op_neg)
  */
 TCG_HANDLER(op_bt)
 {
-	uint64_t addr = mem_addr(cpu, insn), off = opnd_get(cpu, insn, 1, addr), v, bit;
+	uint64_t addr = mem_addr(cpu, insn), off = opnd_get(cpu, insn, 1, addr), bit, f;
 	int bits = insn->opsize * 8;
 
 	if (insn->opnd[0].kind == X86_OPND_MEM && insn->opnd[1].kind == X86_OPND_REG) {
@@ -73,14 +110,11 @@ TCG_HANDLER(op_bt)
 			addr = (uint32_t)addr;
 	}
 	bit = 1ULL << (off & (bits - 1));
-	v = opnd_get(cpu, insn, 0, addr);
-	if (insn->op == X86_OP_BTS)
-		opnd_set(cpu, insn, 0, addr, v | bit);
-	else if (insn->op == X86_OP_BTR)
-		opnd_set(cpu, insn, 0, addr, v & ~bit);
-	else if (insn->op == X86_OP_BTC)
-		opnd_set(cpu, insn, 0, addr, v ^ bit);
-	set_flags(cpu, (v & bit) ? X86_CF : 0, X86_CF);
+	if (insn->op == X86_OP_BT)
+		f = (opnd_get(cpu, insn, 0, addr) & bit) ? X86_CF : 0;
+	else
+		tcg_rmw(cpu, insn, addr, bt_rmw, bit, &f);
+	set_flags(cpu, f, X86_CF);
 }
 
 /* A zero source sets ZF and leaves the destination as it was, as both vendors do. */

@@ -106,11 +106,16 @@ TCG_HANDLER(op_leave)
 	reg_set(cpu, 5, size, v);
 }
 
+/* With memory (only ever operand 0) xchg is locked whether or not it says LOCK. */
 TCG_HANDLER(op_xchg)
 {
-	uint64_t addr = mem_addr(cpu, insn);
-	uint64_t a = opnd_get(cpu, insn, 0, addr), b = opnd_get(cpu, insn, 1, addr);
+	uint64_t addr = mem_addr(cpu, insn), a, b = opnd_get(cpu, insn, 1, addr);
 
+	if (insn->opnd[0].kind == X86_OPND_MEM) {
+		reg_set(cpu, insn->opnd[1].reg, insn->opsize, tcg_mem_xchg(cpu, insn, addr, b));
+		return;
+	}
+	a = opnd_get(cpu, insn, 0, addr);
 	opnd_set(cpu, insn, 0, addr, b);
 	opnd_set(cpu, insn, 1, addr, a);
 }
@@ -118,14 +123,16 @@ TCG_HANDLER(op_xchg)
 /* TEMP = SRC + DEST; SRC = DEST; DEST = TEMP: with one register, DEST wins. */
 TCG_HANDLER(op_xadd)
 {
-	uint64_t addr = mem_addr(cpu, insn), f, r;
-	uint64_t d = opnd_get(cpu, insn, 0, addr), s = opnd_get(cpu, insn, 1, addr);
+	uint64_t addr = mem_addr(cpu, insn), f, r, d;
+	uint64_t s = reg_get(cpu, insn->opnd[1].reg, insn->opsize);
 
-	r = alu_binop(X86_OP_ADD, d, s, 0, insn->opsize, &f);
 	if (insn->opnd[0].kind == X86_OPND_MEM) {
-		tcg_store(cpu, addr, insn->opsize, r);
+		d = tcg_mem_xadd(cpu, insn, addr, s);
+		alu_binop(X86_OP_ADD, d, s, 0, insn->opsize, &f);
 		reg_set(cpu, insn->opnd[1].reg, insn->opsize, d);
 	} else {
+		d = reg_get(cpu, insn->opnd[0].reg, insn->opsize);
+		r = alu_binop(X86_OP_ADD, d, s, 0, insn->opsize, &f);
 		reg_set(cpu, insn->opnd[1].reg, insn->opsize, d);
 		reg_set(cpu, insn->opnd[0].reg, insn->opsize, r);
 	}
@@ -135,41 +142,37 @@ TCG_HANDLER(op_xadd)
 /* The destination is written back even when the comparison fails. */
 TCG_HANDLER(op_cmpxchg)
 {
-	uint64_t addr = mem_addr(cpu, insn), f;
-	uint64_t d = opnd_get(cpu, insn, 0, addr), acc = reg_get(cpu, 0, insn->opsize);
+	uint64_t addr = mem_addr(cpu, insn), f, acc = reg_get(cpu, 0, insn->opsize), d = acc;
+	uint64_t s = reg_get(cpu, insn->opnd[1].reg, insn->opsize);
 
-	alu_binop(X86_OP_CMP, acc, d, 0, insn->opsize, &f);
-	if (f & X86_ZF) {
-		opnd_set(cpu, insn, 0, addr, opnd_get(cpu, insn, 1, addr));
+	if (insn->opnd[0].kind == X86_OPND_MEM) {
+		tcg_mem_cmpxchg(cpu, insn, addr, &d, s);
 	} else {
-		if (insn->opnd[0].kind == X86_OPND_MEM)
-			tcg_store(cpu, addr, insn->opsize, d);
-		reg_set(cpu, 0, insn->opsize, d);
+		d = reg_get(cpu, insn->opnd[0].reg, insn->opsize);
+		if (d == acc)
+			reg_set(cpu, insn->opnd[0].reg, insn->opsize, s);
 	}
+	alu_binop(X86_OP_CMP, acc, d, 0, insn->opsize, &f);
+	if (!(f & X86_ZF))
+		reg_set(cpu, 0, insn->opsize, d);
 	set_flags(cpu, f, X86_FL_ARITH);
 }
 
 /* cmpxchg8b, and cmpxchg16b (REX.W) whose operand must be 16-byte aligned. */
 TCG_HANDLER(op_cmpxchg8b)
 {
-	uint64_t addr = mem_addr(cpu, insn), lo, hi;
+	uint64_t addr = mem_addr(cpu, insn);
 	int half = insn->opnd[0].size / 2;
+	uint64_t old[2] = { reg_get(cpu, 0, half), reg_get(cpu, 2, half) };
+	const uint64_t val[2] = { reg_get(cpu, 3, half), reg_get(cpu, 1, half) };
 	bool eq;
 
 	if (half == 8 && (addr & 15))
 		tcg_raise(cpu, TCG_EXC_GP, 0);
-	tcg_probe_write(cpu, addr, half * 2);
-	lo = tcg_load(cpu, addr, half);
-	hi = tcg_load(cpu, addr + half, half);
-	eq = lo == reg_get(cpu, 0, half) && hi == reg_get(cpu, 2, half);
-	if (eq) {
-		tcg_store(cpu, addr, half, reg_get(cpu, 3, half));
-		tcg_store(cpu, addr + half, half, reg_get(cpu, 1, half));
-	} else {
-		tcg_store(cpu, addr, half, lo);
-		tcg_store(cpu, addr + half, half, hi);
-		reg_set(cpu, 0, half, lo);
-		reg_set(cpu, 2, half, hi);
+	eq = tcg_mem_cmpxchg2(cpu, insn, addr, old, val);
+	if (!eq) {
+		reg_set(cpu, 0, half, old[0]);
+		reg_set(cpu, 2, half, old[1]);
 	}
 	set_flags(cpu, eq ? X86_ZF : 0, X86_ZF);
 }
