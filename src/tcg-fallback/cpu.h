@@ -45,6 +45,10 @@
  *   ops_sse.c            SSE/SSE2 (integer in C, scalar floating point on the
  *                        host's SSE unit under the guest MXCSR), FXSAVE/FXRSTOR,
  *                        and the x87 control instructions (no x87 arithmetic)
+ *   ops_sse4.c           SSE3, SSSE3, SSE4.1 and SSE4.2 (pcmpXstrX and crc32
+ *                        among them); their floating point runs the host's own
+ *                        instruction under the guest MXCSR, so the CPU model
+ *                        advertises them only on a host with SSE4.1
  *   user*.c              the linux-user runner (`spry user`): ELF loader and
  *                        initial stack, the guest region map, system calls
  *                        passed to the host (see user.h)
@@ -56,8 +60,8 @@
  *                        CRn, MSRs, lgdt/lidt, far transfers, in/out, hlt) and
  *                        exceptions delivered through the long-mode IDT
  *
- * Not yet (issue 4): SMP, 32-bit paging, IDT delivery outside long mode, x87
- * arithmetic, SSE3 and later.
+ * Not yet: SMP, 32-bit paging, IDT delivery outside long mode, x87 arithmetic,
+ * MMX (and so the MMX forms of SSSE3), fisttp, AVX.
  */
 #ifndef SPRY_TCG_CPU_H
 #define SPRY_TCG_CPU_H

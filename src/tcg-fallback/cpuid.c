@@ -1,13 +1,15 @@
 /*
  * TCG-lite's CPU model as CPUID reports it: a family-6 GenuineIntel part with
- * the baseline features Linux needs and nothing the interpreter does not
- * implement (no BMI1/LZCNT, so tzcnt/lzcnt decode as bsf/bsr; no AVX/XSAVE).
+ * the baseline features Linux needs, SSE3 to SSE4.2, and nothing the
+ * interpreter does not implement (no BMI1/LZCNT, so tzcnt/lzcnt decode as
+ * bsf/bsr; no AVX/XSAVE).
  */
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
 
 #include "cpu.h"
+#include "ops.h"
 
 /*
  * Leaf 1 EDX: FPU PSE TSC MSR PAE CX8 APIC PGE CMOV PAT MMX FXSR SSE SSE2,
@@ -19,6 +21,12 @@
 		(1u << 25) | (1u << 26))
 /* Leaf 1 ECX: CX16, MOVBE, POPCNT, HYPERVISOR. */
 #define L1_ECX ((1u << 13) | (1u << 22) | (1u << 23) | (1u << 31))
+/*
+ * Leaf 1 ECX: SSE3, SSSE3, SSE4.1, SSE4.2 (not MONITOR: monitor/mwait are
+ * #UD; fisttp is x87 arithmetic, which is not implemented either). Their
+ * floating point forms run on the host's SSE4.1, so only where it has that.
+ */
+#define L1_ECX_SSE4 ((1u << 0) | (1u << 9) | (1u << 19) | (1u << 20))
 /*
  * Leaf 7 EDX: ARCH_CAPABILITIES. An interpreter does not speculate: the MSR
  * (tcg_arch_capabilities) says so, and a guest skips page-table isolation
@@ -100,7 +108,7 @@ void tcg_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
 	case 1:
 		regs[0] = 0x000506e3;	/* family 6, model 0x5e, stepping 3 */
 		regs[1] = 8 << 8;	/* clflush line 64 bytes */
-		regs[2] = L1_ECX;
+		regs[2] = L1_ECX | (tcg_host_sse41() ? L1_ECX_SSE4 : 0);
 		regs[3] = L1_EDX;
 		break;
 	case 7:

@@ -97,7 +97,12 @@ static const struct x86_opdesc *merge_group(const struct x86_opdesc *desc, int r
 /* The four mandatory-prefix variants of an opcode whose entry names @pfxtab. */
 static const struct x86_opdesc *variants(int pfxtab, uint8_t opcode)
 {
-	return pfxtab == PT_SSE ? x86_sse[opcode] : x86_pfx_tables[pfxtab];
+	switch (pfxtab) {
+	case PT_SSE: return x86_sse[opcode];
+	case PT_SSE38: return x86_sse38[opcode];
+	case PT_SSE3A: return x86_sse3a[opcode];
+	default: return x86_pfx_tables[pfxtab];
+	}
 }
 
 /* F3 or F2 (the last one wins) select their variant; 66 only where one exists. */
@@ -121,24 +126,22 @@ static const struct x86_opdesc *lookup(struct dec *d, struct x86_insn *insn, uin
 	if (b == 0x0f) {
 		b = next_byte(d);
 		insn->map = 1;
-		if (b == 0x38) {
+		if (b == 0x38 || b == 0x3a) {
+			insn->map = b == 0x38 ? 2 : 3;
 			b = next_byte(d);
-			insn->map = 2;
-		} else if (b == 0x3a) {
-			return NULL;
 		}
 	}
 	insn->opcode = b;
-	desc = insn->map == 0 ? &x86_map1[b] : insn->map == 1 ? &x86_map2[b] : &x86_map3[b];
+	desc = &x86_map(insn->map)[b];
 	if (desc->pfxtab) {
 		const struct x86_opdesc *row = variants(desc->pfxtab, b);
 		int v = pfx_variant(row, insn->pfx);
 
-		desc = &row[v];
 		insn->mpfx = v;
 		insn->pfx &= ~(X86_PFX_REP | X86_PFX_REPNE);	/* mandatory, not REP */
-		if (v == 3 || row == x86_sse[b])
+		if (v == 3 || desc->pfxtab >= PT_SSE)
 			insn->pfx &= ~X86_PFX_OPSZ;	/* 66 never sizes an SSE operand */
+		desc = &row[v];
 	}
 	if (desc->group) {
 		insn->modrm = next_byte(d);
@@ -241,6 +244,7 @@ static int spec_size(const struct x86_insn *insn, int ts)
 	case TS_DQ: return insn->opsize == 8 ? 16 : 8;
 	case TS_Q: return 8;
 	case TS_X: return 16;
+	case TS_Y: return insn->opsize == 8 ? 8 : 4;
 	default: return insn->opsize;
 	}
 }
@@ -420,8 +424,7 @@ const struct x86_opdesc *x86_table_lookup(int map, int opcode, int reg, int pfx,
 {
 	const struct x86_opdesc *desc;
 
-	desc = map == 0 ? &x86_map1[opcode & 0xff] : map == 1 ? &x86_map2[opcode & 0xff] :
-	       &x86_map3[opcode & 0xff];
+	desc = &x86_map(map & 3)[opcode & 0xff];
 	if (desc->pfxtab) {
 		const struct x86_opdesc *row = variants(desc->pfxtab, opcode & 0xff);
 

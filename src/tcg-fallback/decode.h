@@ -63,6 +63,18 @@ enum x86_op {
 	/* state: MXCSR, FXSAVE, fences, the x87 control instructions */
 	X86_OP_LDMXCSR, X86_OP_STMXCSR, X86_OP_FXSAVE, X86_OP_FXRSTOR, X86_OP_FENCE,
 	X86_OP_FNINIT, X86_OP_FLDCW, X86_OP_FNSTCW, X86_OP_FNSTSW,
+	/* SSE3 */
+	X86_OP_MOVDUP, X86_OP_FPHORIZ,
+	/* SSSE3 */
+	X86_OP_PSHUFB, X86_OP_PHADD, X86_OP_PHSUB, X86_OP_PMADDUBSW, X86_OP_PMULHRSW,
+	X86_OP_PSIGN, X86_OP_PABS, X86_OP_PALIGNR,
+	/* SSE4.1 */
+	X86_OP_PBLENDV, X86_OP_BLEND, X86_OP_PTEST, X86_OP_PMOVSX, X86_OP_PMOVZX,
+	X86_OP_PMINMAX, X86_OP_PMULLD, X86_OP_PMULDQ, X86_OP_PCMPEQQ, X86_OP_PACKUSDW,
+	X86_OP_PEXTR, X86_OP_PINSR, X86_OP_EXTRACTPS, X86_OP_INSERTPS, X86_OP_PHMINPOSUW,
+	X86_OP_MPSADBW, X86_OP_ROUND, X86_OP_DPPS, X86_OP_DPPD,
+	/* SSE4.2 */
+	X86_OP_PCMPSTR, X86_OP_PCMPGTQ, X86_OP_CRC32,
 	/* system instructions the environment executes (env->sysinsn): see tables.c */
 	X86_OP_SYSINSN,
 	X86_OP_COUNT
@@ -156,6 +168,7 @@ enum x86_tk {
 /* Operand-size codes of the opcode tables. */
 enum x86_ts {
 	TS_NONE, TS_B, TS_W, TS_D, TS_V, TS_Z, TS_BS, TS_DQ, TS_Q, TS_X,
+	TS_Y,			/* 8 bytes with REX.W, else 4 */
 };
 
 struct x86_tspec {
@@ -175,7 +188,7 @@ struct x86_opdesc {
 };
 
 /*
- * The tables, for the random encoding generators of the tests: @map 0-2,
+ * The tables, for the random encoding generators of the tests: @map 0-3,
  * @opcode; @reg selects in a group (ignored otherwise); @pfx: 0, 0xf3, 0xf2,
  * 0x66 (a mandatory prefix: tables without a 66 form fall back to none).
  * A group member is merged with its opcode entry into @merged. NULL when that

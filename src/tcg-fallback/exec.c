@@ -80,6 +80,20 @@ static const tcg_handler handlers[X86_OP_COUNT] = {
 	[X86_OP_FXSAVE] = op_fxsave, [X86_OP_FXRSTOR] = op_fxrstor, [X86_OP_FENCE] = op_nop,
 	[X86_OP_FNINIT] = op_fninit, [X86_OP_FLDCW] = op_fldcw, [X86_OP_FNSTCW] = op_fnstcw,
 	[X86_OP_FNSTSW] = op_fnstsw, [X86_OP_SYSINSN] = op_sysinsn,
+	[X86_OP_MOVDUP] = op_movdup, [X86_OP_FPHORIZ] = op_fphoriz,
+	[X86_OP_PSHUFB] = op_pshufb, [X86_OP_PHADD] = op_phorizontal,
+	[X86_OP_PHSUB] = op_phorizontal, [X86_OP_PMADDUBSW] = op_pmaddubsw,
+	[X86_OP_PMULHRSW] = op_plane38, [X86_OP_PSIGN] = op_plane38, [X86_OP_PABS] = op_plane38,
+	[X86_OP_PALIGNR] = op_palignr,
+	[X86_OP_PBLENDV] = op_blend, [X86_OP_BLEND] = op_blend, [X86_OP_PTEST] = op_ptest,
+	[X86_OP_PMOVSX] = op_pmovx, [X86_OP_PMOVZX] = op_pmovx,
+	[X86_OP_PMINMAX] = op_plane38, [X86_OP_PMULLD] = op_plane38,
+	[X86_OP_PMULDQ] = op_pmuldq, [X86_OP_PCMPEQQ] = op_plane38,
+	[X86_OP_PACKUSDW] = op_packusdw, [X86_OP_PEXTR] = op_pextr, [X86_OP_PINSR] = op_pinsr,
+	[X86_OP_EXTRACTPS] = op_pextr, [X86_OP_INSERTPS] = op_insertps,
+	[X86_OP_PHMINPOSUW] = op_phminposuw, [X86_OP_MPSADBW] = op_mpsadbw,
+	[X86_OP_ROUND] = op_round, [X86_OP_DPPS] = op_dp, [X86_OP_DPPD] = op_dp,
+	[X86_OP_PCMPSTR] = op_pcmpstr, [X86_OP_PCMPGTQ] = op_plane38, [X86_OP_CRC32] = op_crc32,
 };
 
 static unsigned int block_hash(uint64_t pc)

@@ -256,6 +256,77 @@ static inline uint64_t tcg_pop(struct tcg_cpu *cpu, int size)
 	return v;
 }
 
+/*
+ * SSE operand @i (ops_sse.c) zero-extended to 128 bits: an XMM, a general
+ * register, memory or an immediate. A 16-byte memory operand must be aligned
+ * (#GP) unless the instruction has X86_A_UNALIGNED.
+ */
+void sse_src_get(struct tcg_cpu *cpu, const struct x86_insn *insn, int i, uint64_t addr,
+		 union tcg_xmm *v);
+
+/* The XMM register of operand 0. */
+static inline union tcg_xmm *dst_xmm(struct tcg_cpu *cpu, const struct x86_insn *insn)
+{
+	return &cpu->xmm[insn->opnd[0].reg];
+}
+
+/* Element @i of @es bytes (1, 2, 4, 8) of an XMM value, zero-extended. */
+static inline uint64_t elt(const union tcg_xmm *v, int i, int es)
+{
+	switch (es) {
+	case 1: return v->b[i];
+	case 2: return v->w[i];
+	case 4: return v->d[i];
+	default: return v->q[i];
+	}
+}
+
+static inline void elt_set(union tcg_xmm *v, int i, int es, uint64_t x)
+{
+	switch (es) {
+	case 1: v->b[i] = x; break;
+	case 2: v->w[i] = x; break;
+	case 4: v->d[i] = x; break;
+	default: v->q[i] = x; break;
+	}
+}
+
+/* @x saturated to [@lo, @hi]. */
+static inline int64_t clamp(int64_t x, int64_t lo, int64_t hi)
+{
+	return x < lo ? lo : x > hi ? hi : x;
+}
+
+#define TCG_MXCSR_EXC_MASKS 0x1f80u	/* MXCSR exception mask bits */
+#define TCG_MXCSR_EXC_FLAGS 0x3fu	/* MXCSR exception flag bits */
+
+/*
+ * Floating point runs on the host's SSE unit with the guest's rounding and
+ * DAZ/FTZ controls and every exception masked, between fp_enter() and
+ * fp_leave(); the flags it raises are folded into the guest MXCSR. Unmasked
+ * guest exceptions (#XM) are not delivered. The empty asm statements
+ * (FP_PIN) pin the arithmetic between the two MXCSR writes.
+ */
+static inline uint32_t fp_enter(const struct tcg_cpu *cpu)
+{
+	uint32_t host, guest = (cpu->mxcsr | TCG_MXCSR_EXC_MASKS) & ~TCG_MXCSR_EXC_FLAGS;
+
+	asm volatile("stmxcsr %0" : "=m"(host));
+	asm volatile("ldmxcsr %0" : : "m"(guest));
+	return host;
+}
+
+static inline void fp_leave(struct tcg_cpu *cpu, uint32_t host)
+{
+	uint32_t now;
+
+	asm volatile("stmxcsr %0" : "=m"(now));
+	asm volatile("ldmxcsr %0" : : "m"(host));
+	cpu->mxcsr |= now & TCG_MXCSR_EXC_FLAGS;
+}
+
+#define FP_PIN(x) asm volatile("" : "+x"(x))
+
 /* Handlers by operation, defined in ops_*.c and collected in exec.c. */
 #define TCG_HANDLER(name) void name(struct tcg_cpu *cpu, const struct x86_insn *insn)
 TCG_HANDLER(op_alu);
@@ -341,5 +412,32 @@ TCG_HANDLER(op_fninit);
 TCG_HANDLER(op_fldcw);
 TCG_HANDLER(op_fnstcw);
 TCG_HANDLER(op_fnstsw);
+TCG_HANDLER(op_movdup);
+TCG_HANDLER(op_fphoriz);
+TCG_HANDLER(op_pshufb);
+TCG_HANDLER(op_phorizontal);
+TCG_HANDLER(op_pmaddubsw);
+TCG_HANDLER(op_plane38);
+TCG_HANDLER(op_palignr);
+TCG_HANDLER(op_blend);
+TCG_HANDLER(op_ptest);
+TCG_HANDLER(op_pmovx);
+TCG_HANDLER(op_pmuldq);
+TCG_HANDLER(op_packusdw);
+TCG_HANDLER(op_pextr);
+TCG_HANDLER(op_pinsr);
+TCG_HANDLER(op_insertps);
+TCG_HANDLER(op_phminposuw);
+TCG_HANDLER(op_mpsadbw);
+TCG_HANDLER(op_round);
+TCG_HANDLER(op_dp);
+TCG_HANDLER(op_pcmpstr);
+TCG_HANDLER(op_crc32);
+
+/*
+ * Whether the host runs SSE4.1 (and so SSE3): the SSE3 and SSE4.1 floating
+ * point forms execute on it, and the CPU model advertises SSE3 to SSE4.2 only then.
+ */
+bool tcg_host_sse41(void);
 
 #endif

@@ -11,18 +11,14 @@
 
 #include "ops.h"
 
-#define EXC_MASKS 0x1f80u	/* MXCSR exception mask bits */
-#define EXC_FLAGS 0x3fu		/* MXCSR exception flag bits */
-
 static void check_align(struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t addr)
 {
 	if ((addr & 15) && !(insn->attr & X86_A_UNALIGNED))
 		tcg_raise(cpu, TCG_EXC_GP, 0);
 }
 
-/* Operand @i zero-extended to 128 bits: an XMM, a general register, memory or an immediate. */
-static void src_get(struct tcg_cpu *cpu, const struct x86_insn *insn, int i, uint64_t addr,
-		    union tcg_xmm *v)
+void sse_src_get(struct tcg_cpu *cpu, const struct x86_insn *insn, int i, uint64_t addr,
+		 union tcg_xmm *v)
 {
 	const struct x86_operand *o = &insn->opnd[i];
 
@@ -62,18 +58,13 @@ static void mem_put(struct tcg_cpu *cpu, const struct x86_insn *insn, uint64_t a
 	}
 }
 
-static union tcg_xmm *dst_xmm(struct tcg_cpu *cpu, const struct x86_insn *insn)
-{
-	return &cpu->xmm[insn->opnd[0].reg];
-}
-
 /* movaps, movups, movapd, movupd, movdqa, movdqu, movntps, movntpd, movntdq. */
 TCG_HANDLER(op_movdq)
 {
 	uint64_t addr = mem_addr(cpu, insn);
 	union tcg_xmm v;
 
-	src_get(cpu, insn, 1, addr, &v);
+	sse_src_get(cpu, insn, 1, addr, &v);
 	if (insn->opnd[0].kind == X86_OPND_XMM)
 		*dst_xmm(cpu, insn) = v;
 	else
@@ -86,7 +77,7 @@ TCG_HANDLER(op_movd)
 	uint64_t addr = mem_addr(cpu, insn);
 	union tcg_xmm v;
 
-	src_get(cpu, insn, 1, addr, &v);
+	sse_src_get(cpu, insn, 1, addr, &v);
 	if (insn->opnd[0].kind == X86_OPND_XMM)
 		*dst_xmm(cpu, insn) = v;
 	else
@@ -99,7 +90,7 @@ TCG_HANDLER(op_movq)
 	uint64_t addr = mem_addr(cpu, insn);
 	union tcg_xmm v;
 
-	src_get(cpu, insn, 1, addr, &v);
+	sse_src_get(cpu, insn, 1, addr, &v);
 	v.q[1] = 0;
 	if (insn->opnd[0].kind == X86_OPND_XMM)
 		*dst_xmm(cpu, insn) = v;
@@ -114,7 +105,7 @@ TCG_HANDLER(op_movscalar)
 	int size = insn->op == X86_OP_MOVSS ? 4 : 8;
 	union tcg_xmm v;
 
-	src_get(cpu, insn, 1, addr, &v);
+	sse_src_get(cpu, insn, 1, addr, &v);
 	if (insn->opnd[0].kind == X86_OPND_MEM)
 		mem_put(cpu, insn, addr, &v, size);
 	else if (insn->opnd[1].kind == X86_OPND_MEM)
@@ -133,7 +124,7 @@ TCG_HANDLER(op_movhalf)
 	int half = insn->op == X86_OP_MOVHPS;
 	union tcg_xmm v;
 
-	src_get(cpu, insn, 1, addr, &v);
+	sse_src_get(cpu, insn, 1, addr, &v);
 	if (insn->opnd[0].kind == X86_OPND_MEM) {
 		tcg_store(cpu, addr, 8, v.q[half]);
 		return;
@@ -194,31 +185,6 @@ static int esize(const struct x86_insn *insn)
 	}
 }
 
-static uint64_t elt(const union tcg_xmm *v, int i, int es)
-{
-	switch (es) {
-	case 1: return v->b[i];
-	case 2: return v->w[i];
-	case 4: return v->d[i];
-	default: return v->q[i];
-	}
-}
-
-static void elt_set(union tcg_xmm *v, int i, int es, uint64_t x)
-{
-	switch (es) {
-	case 1: v->b[i] = x; break;
-	case 2: v->w[i] = x; break;
-	case 4: v->d[i] = x; break;
-	default: v->q[i] = x; break;
-	}
-}
-
-static int64_t clamp(int64_t x, int64_t lo, int64_t hi)
-{
-	return x < lo ? lo : x > hi ? hi : x;
-}
-
 /* One element of a lane-wise operation on @a (destination) and @b (source). */
 static uint64_t lane(int op, uint64_t a, uint64_t b, int es)
 {
@@ -249,7 +215,7 @@ TCG_HANDLER(op_plane)
 		 insn->op == X86_OP_PMULLW ? 2 : insn->op == X86_OP_PMINUB ||
 		 insn->op == X86_OP_PMAXUB ? 1 : esize(insn);
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	for (int i = 0; i < 16 / es; i++)
 		elt_set(d, i, es, lane(insn->op, elt(d, i, es), elt(&s, i, es), es));
 }
@@ -260,7 +226,7 @@ TCG_HANDLER(op_plogic)
 	uint64_t addr = mem_addr(cpu, insn);
 	union tcg_xmm s, *d = dst_xmm(cpu, insn);
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	for (int i = 0; i < 2; i++) {
 		switch (insn->op) {
 		case X86_OP_PAND: d->q[i] &= s.q[i]; break;
@@ -276,7 +242,7 @@ TCG_HANDLER(op_pmuludq)
 	uint64_t addr = mem_addr(cpu, insn);
 	union tcg_xmm s, *d = dst_xmm(cpu, insn);
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	d->q[0] = (uint64_t)d->d[0] * s.d[0];
 	d->q[1] = (uint64_t)d->d[2] * s.d[2];
 }
@@ -286,7 +252,7 @@ TCG_HANDLER(op_psadbw)
 	uint64_t addr = mem_addr(cpu, insn);
 	union tcg_xmm s, *d = dst_xmm(cpu, insn);
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	for (int h = 0; h < 2; h++) {
 		uint64_t sum = 0;
 
@@ -303,7 +269,7 @@ TCG_HANDLER(op_pshift)
 	union tcg_xmm s, *d = dst_xmm(cpu, insn);
 	int es = esize(insn), bits = es * 8;
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	count = s.q[0];
 	for (int i = 0; i < 16 / es; i++) {
 		uint64_t x = elt(d, i, es);
@@ -340,7 +306,7 @@ TCG_HANDLER(op_shuffle)
 	union tcg_xmm s, r, *d = dst_xmm(cpu, insn);
 	unsigned int imm = insn->imm & 0xff;
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	r = s;
 	switch (insn->op) {
 	case X86_OP_PSHUFD:
@@ -376,7 +342,7 @@ TCG_HANDLER(op_punpck)
 	union tcg_xmm s, r, *d = dst_xmm(cpu, insn);
 	int es = esize(insn), n = 16 / es, base = insn->op == X86_OP_PUNPCKH ? n / 2 : 0;
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	for (int i = 0; i < n / 2; i++) {
 		elt_set(&r, 2 * i, es, elt(d, base + i, es));
 		elt_set(&r, 2 * i + 1, es, elt(&s, base + i, es));
@@ -392,7 +358,7 @@ TCG_HANDLER(op_pack)
 	bool dw = insn->op == X86_OP_PACKSSDW;
 	int n = dw ? 4 : 8;
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	for (int i = 0; i < 2 * n; i++) {
 		const union tcg_xmm *from = i < n ? d : &s;
 		int64_t x = dw ? (int32_t)from->d[i % n] : (int16_t)from->w[i % n];
@@ -407,33 +373,7 @@ TCG_HANDLER(op_pack)
 	*d = r;
 }
 
-/*
- * Scalar floating point runs on the host's SSE unit with the guest's rounding
- * and DAZ/FTZ controls and every exception masked; the flags it raises are
- * folded into the guest MXCSR. Unmasked guest exceptions (#XM) are not
- * delivered. The empty asm statements pin the arithmetic between the two
- * MXCSR writes.
- */
-static uint32_t fp_enter(const struct tcg_cpu *cpu)
-{
-	uint32_t host, guest = (cpu->mxcsr | EXC_MASKS) & ~EXC_FLAGS;
-
-	asm volatile("stmxcsr %0" : "=m"(host));
-	asm volatile("ldmxcsr %0" : : "m"(guest));
-	return host;
-}
-
-static void fp_leave(struct tcg_cpu *cpu, uint32_t host)
-{
-	uint32_t now;
-
-	asm volatile("stmxcsr %0" : "=m"(now));
-	asm volatile("ldmxcsr %0" : : "m"(host));
-	cpu->mxcsr |= now & EXC_FLAGS;
-}
-
-#define PIN(x) asm volatile("" : "+x"(x))
-
+/* Scalar floating point: see fp_enter() in ops.h. */
 static __m128d xmm_pd(const union tcg_xmm *v)
 {
 	return _mm_loadu_pd(v->fd);
@@ -451,13 +391,13 @@ TCG_HANDLER(op_fparith)
 	union tcg_xmm s, *d = dst_xmm(cpu, insn);
 	uint32_t host;
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	host = fp_enter(cpu);
 	if (insn->mpfx == 2) {
 		__m128d a = xmm_pd(d), b = xmm_pd(&s), r;
 
-		PIN(a);
-		PIN(b);
+		FP_PIN(a);
+		FP_PIN(b);
 		switch (insn->opcode) {
 		case 0x51: r = _mm_sqrt_sd(a, b); break;
 		case 0x58: r = _mm_add_sd(a, b); break;
@@ -467,13 +407,13 @@ TCG_HANDLER(op_fparith)
 		case 0x5e: r = _mm_div_sd(a, b); break;
 		default: r = _mm_max_sd(a, b); break;
 		}
-		PIN(r);
+		FP_PIN(r);
 		_mm_storeu_pd(d->fd, r);
 	} else {
 		__m128 a = xmm_ps(d), b = xmm_ps(&s), r;
 
-		PIN(a);
-		PIN(b);
+		FP_PIN(a);
+		FP_PIN(b);
 		switch (insn->opcode) {
 		case 0x51: r = _mm_move_ss(a, _mm_sqrt_ss(b)); break;
 		case 0x58: r = _mm_add_ss(a, b); break;
@@ -483,7 +423,7 @@ TCG_HANDLER(op_fparith)
 		case 0x5e: r = _mm_div_ss(a, b); break;
 		default: r = _mm_max_ss(a, b); break;
 		}
-		PIN(r);
+		FP_PIN(r);
 		_mm_storeu_ps(d->f, r);
 	}
 	fp_leave(cpu, host);
@@ -497,7 +437,7 @@ TCG_HANDLER(op_comis)
 	__m128d a = xmm_pd(d), b;
 	uint32_t host;
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	b = xmm_pd(&s);
 	host = fp_enter(cpu);
 	if (insn->mpfx == 3 && insn->opcode == 0x2e)
@@ -523,16 +463,16 @@ TCG_HANDLER(op_cvtsi2f)
 	if (insn->mpfx == 2) {
 		__m128d a = xmm_pd(d);
 
-		PIN(a);
+		FP_PIN(a);
 		a = q ? _mm_cvtsi64_sd(a, (int64_t)v) : _mm_cvtsi32_sd(a, (int32_t)v);
-		PIN(a);
+		FP_PIN(a);
 		_mm_storeu_pd(d->fd, a);
 	} else {
 		__m128 a = xmm_ps(d);
 
-		PIN(a);
+		FP_PIN(a);
 		a = q ? _mm_cvtsi64_ss(a, (int64_t)v) : _mm_cvtsi32_ss(a, (int32_t)v);
-		PIN(a);
+		FP_PIN(a);
 		_mm_storeu_ps(d->f, a);
 	}
 	fp_leave(cpu, host);
@@ -546,12 +486,12 @@ TCG_HANDLER(op_cvtf2si)
 	bool q = insn->opsize == 8, t = insn->opcode == 0x2c;
 	uint32_t host;
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	host = fp_enter(cpu);
 	if (insn->mpfx == 2) {
 		__m128d a = xmm_pd(&s);
 
-		PIN(a);
+		FP_PIN(a);
 		if (q)
 			r = t ? (uint64_t)_mm_cvttsd_si64(a) : (uint64_t)_mm_cvtsd_si64(a);
 		else
@@ -559,7 +499,7 @@ TCG_HANDLER(op_cvtf2si)
 	} else {
 		__m128 a = xmm_ps(&s);
 
-		PIN(a);
+		FP_PIN(a);
 		if (q)
 			r = t ? (uint64_t)_mm_cvttss_si64(a) : (uint64_t)_mm_cvtss_si64(a);
 		else
@@ -577,25 +517,25 @@ TCG_HANDLER(op_cvtf2f)
 	union tcg_xmm s, *d = dst_xmm(cpu, insn);
 	uint32_t host;
 
-	src_get(cpu, insn, 1, addr, &s);
+	sse_src_get(cpu, insn, 1, addr, &s);
 	host = fp_enter(cpu);
 	if (insn->mpfx == 1) {
 		__m128d a = xmm_pd(d);
 		__m128 b = xmm_ps(&s);
 
-		PIN(a);
-		PIN(b);
+		FP_PIN(a);
+		FP_PIN(b);
 		a = _mm_cvtss_sd(a, b);
-		PIN(a);
+		FP_PIN(a);
 		_mm_storeu_pd(d->fd, a);
 	} else {
 		__m128 a = xmm_ps(d);
 		__m128d b = xmm_pd(&s);
 
-		PIN(a);
-		PIN(b);
+		FP_PIN(a);
+		FP_PIN(b);
 		a = _mm_cvtsd_ss(a, b);
-		PIN(a);
+		FP_PIN(a);
 		_mm_storeu_ps(d->f, a);
 	}
 	fp_leave(cpu, host);

@@ -1,6 +1,6 @@
 /*
- * The x86 opcode tables: one-byte and 0F maps, ModRM.reg groups, and the
- * F3/F2 mandatory-prefix variants. Every slot left zero decodes as #UD, so
+ * The x86 opcode tables: one-byte, 0F, 0F 38 and 0F 3A maps, ModRM.reg
+ * groups, and the F3/F2/66 mandatory-prefix variants. Every slot left zero decodes as #UD, so
  * adding an instruction here is what makes the decoder accept it.
  */
 #include "decode.h"
@@ -48,6 +48,9 @@
 #define Wq { TK_W, TS_Q }
 #define Wd { TK_W, TS_D }
 #define Ux { TK_U, TS_X }
+#define Ww { TK_W, TS_W }
+#define Gy { TK_G, TS_Y }
+#define Ey { TK_E, TS_Y }
 
 /* An instruction: operation, attributes, flags read/written/undefined, operands. */
 #define I(o, a, r, w, u, ...) \
@@ -83,6 +86,7 @@
 #define X8(...) __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, \
 	__VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__
 #define X16(...) X8(__VA_ARGS__), X8(__VA_ARGS__)
+#define X4(...) __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__
 
 const struct x86_opdesc x86_map1[256] = {
 	[0x00] = ALU_ROW(ADD, 0, 0, L),
@@ -219,7 +223,7 @@ const struct x86_opdesc x86_map2[256] = {
 	[0x50] = X16(SSE),
 	[0x60] = X16(SSE),
 	[0x70] = SSE, SSE, SSE, SSE, SSE, SSE, SSE,
-	[0x7e] = SSE, SSE,
+	[0x7c] = SSE, SSE, SSE, SSE,
 	[0x80] = X16(I(JCC, BR | X86_A_F64, 0, 0, 0, Jz)),
 	[0x90] = X16(IB(SETCC, M, 0, 0, 0, Eb)),
 	[0xa2] = I(CPUID, X86_A_SYSTEM | X86_A_NOTEST, 0, 0, 0),
@@ -258,6 +262,8 @@ const struct x86_opdesc x86_map2[256] = {
 #define NT X86_A_NOTEST
 #define P66(o, ...) { [3] = I(o, M, 0, 0, 0, __VA_ARGS__) }
 #define PS_PD(o, ...) { I(o, M, 0, 0, 0, __VA_ARGS__), [3] = I(o, M, 0, 0, 0, __VA_ARGS__) }
+/* pcmpestrm/pcmpestri/pcmpistrm/pcmpistri: all six flags, unaligned memory */
+#define I66U(o) { [3] = I(o, M | U, 0, ALL, 0, Vx, Wx, Ib) }
 #define SS_SD(o, a, b) { [1] = I(o, M, 0, 0, 0, Vx, a), [2] = I(o, M, 0, 0, 0, Vx, b) }
 
 const struct x86_opdesc x86_sse[256][4] = {
@@ -265,11 +271,13 @@ const struct x86_opdesc x86_sse[256][4] = {
 		   I(MOVSD, M, 0, 0, 0, Vx, Wq), I(MOVDQ, M | U, 0, 0, 0, Vx, Wx) },
 	[0x11] = { I(MOVDQ, M | U, 0, 0, 0, Wx, Vx), I(MOVSS, M, 0, 0, 0, Wd, Vx),
 		   I(MOVSD, M, 0, 0, 0, Wq, Vx), I(MOVDQ, M | U, 0, 0, 0, Wx, Vx) },
-	[0x12] = { I(MOVLPS, M, 0, 0, 0, Vx, Wq), [3] = I(MOVLPS, M, 0, 0, 0, Vx, Mq64) },
+	[0x12] = { I(MOVLPS, M, 0, 0, 0, Vx, Wq), I(MOVDUP, M, 0, 0, 0, Vx, Wx),
+		   I(MOVDUP, M, 0, 0, 0, Vx, Wq), I(MOVLPS, M, 0, 0, 0, Vx, Mq64) },
 	[0x13] = PS_PD(MOVLPS, Mq64, Vx),
 	[0x14] = PS_PD(PUNPCKL, Vx, Wx),
 	[0x15] = PS_PD(PUNPCKH, Vx, Wx),
-	[0x16] = { I(MOVHPS, M, 0, 0, 0, Vx, Wq), [3] = I(MOVHPS, M, 0, 0, 0, Vx, Mq64) },
+	[0x16] = { I(MOVHPS, M, 0, 0, 0, Vx, Wq), I(MOVDUP, M, 0, 0, 0, Vx, Wx),
+		   [3] = I(MOVHPS, M, 0, 0, 0, Vx, Mq64) },
 	[0x17] = PS_PD(MOVHPS, Mq64, Vx),
 	[0x28] = PS_PD(MOVDQ, Vx, Wx),
 	[0x29] = PS_PD(MOVDQ, Wx, Vx),
@@ -307,11 +315,14 @@ const struct x86_opdesc x86_sse[256][4] = {
 	[0x72] = { [3] = GRP(G13, 0, Ux, Ib) },
 	[0x73] = { [3] = GRP(G14, 0, Ux, Ib) },
 	[0x74] = P66(PCMPEQ, Vx, Wx), [0x75] = P66(PCMPEQ, Vx, Wx), [0x76] = P66(PCMPEQ, Vx, Wx),
+	[0x7c] = { [2] = I(FPHORIZ, M, 0, 0, 0, Vx, Wx), [3] = I(FPHORIZ, M, 0, 0, 0, Vx, Wx) },
+	[0x7d] = { [2] = I(FPHORIZ, M, 0, 0, 0, Vx, Wx), [3] = I(FPHORIZ, M, 0, 0, 0, Vx, Wx) },
 	[0x7e] = { [1] = I(MOVQ, M, 0, 0, 0, Vx, Wq), [3] = I(MOVD, M, 0, 0, 0, Ev, Vx) },
 	[0x7f] = { [1] = I(MOVDQ, M | U, 0, 0, 0, Wx, Vx), [3] = I(MOVDQ, M, 0, 0, 0, Wx, Vx) },
 	[0xc4] = P66(PINSRW, Vx, Ew, Ib),
 	[0xc5] = P66(PEXTRW, Gd, Ux, Ib),
 	[0xc6] = PS_PD(SHUFPS, Vx, Wx, Ib),
+	[0xd0] = { [2] = I(FPHORIZ, M, 0, 0, 0, Vx, Wx), [3] = I(FPHORIZ, M, 0, 0, 0, Vx, Wx) },
 	[0xd1] = P66(PSRL, Vx, Wx), [0xd2] = P66(PSRL, Vx, Wx), [0xd3] = P66(PSRL, Vx, Wx),
 	[0xd4] = P66(PADD, Vx, Wx), [0xd5] = P66(PMULLW, Vx, Wx), [0xd6] = P66(MOVQ, Wq, Vx),
 	[0xd7] = P66(PMOVMSKB, Gd, Ux),
@@ -323,6 +334,7 @@ const struct x86_opdesc x86_sse[256][4] = {
 	[0xe3] = P66(PAVG, Vx, Wx), [0xe7] = P66(MOVDQ, Mx, Vx),
 	[0xea] = P66(PMINSW, Vx, Wx), [0xeb] = P66(POR, Vx, Wx),
 	[0xee] = P66(PMAXSW, Vx, Wx), [0xef] = P66(PXOR, Vx, Wx),
+	[0xf0] = { [2] = I(MOVDQ, M | U, 0, 0, 0, Vx, Mx) },	/* lddqu */
 	[0xf1] = P66(PSLL, Vx, Wx), [0xf2] = P66(PSLL, Vx, Wx), [0xf3] = P66(PSLL, Vx, Wx),
 	[0xf4] = P66(PMULUDQ, Vx, Wx), [0xf6] = P66(PSADBW, Vx, Wx),
 	[0xf8] = P66(PSUB, Vx, Wx), [0xf9] = P66(PSUB, Vx, Wx), [0xfa] = P66(PSUB, Vx, Wx),
@@ -330,9 +342,77 @@ const struct x86_opdesc x86_sse[256][4] = {
 	[0xfc] = P66(PADD, Vx, Wx), [0xfd] = P66(PADD, Vx, Wx), [0xfe] = P66(PADD, Vx, Wx),
 };
 
+#define SSE38 PFX(PT_SSE38)
+#define SSE3A PFX(PT_SSE3A)
+
 const struct x86_opdesc x86_map3[256] = {
-	[0xf0] = PFX(PT_MOVBE_LD),
+	[0x00] = X8(SSE38), X8(SSE38),
+	[0x10] = SSE38, [0x14] = SSE38, SSE38, [0x17] = SSE38,
+	[0x1c] = SSE38, SSE38, SSE38,
+	[0x20] = SSE38, SSE38, SSE38, SSE38, SSE38, SSE38,
+	[0x28] = SSE38, SSE38, SSE38, SSE38,
+	[0x30] = SSE38, SSE38, SSE38, SSE38, SSE38, SSE38, [0x37] = SSE38,
+	[0x38] = X8(SSE38),
+	[0x40] = SSE38, SSE38,
+	[0xf0] = PFX(PT_MOVBE_LD),	/* movbe; F2: crc32 */
 	[0xf1] = PFX(PT_MOVBE_ST),
+};
+
+const struct x86_opdesc x86_map4[256] = {
+	[0x08] = X8(SSE3A),
+	[0x14] = SSE3A, SSE3A, SSE3A, SSE3A,
+	[0x20] = SSE3A, SSE3A, SSE3A,
+	[0x40] = SSE3A, SSE3A, SSE3A,
+	[0x60] = SSE3A, SSE3A, SSE3A, SSE3A,
+};
+
+/*
+ * SSSE3 and SSE4 in the 0F 38 and 0F 3A maps: the 66 forms only. The MMX
+ * (no-prefix) forms of the SSSE3 instructions stay #UD, as MMX is not
+ * implemented. pblendvb, blendvps and blendvpd read XMM0 as a third source.
+ */
+const struct x86_opdesc x86_sse38[256][4] = {
+	[0x00] = P66(PSHUFB, Vx, Wx),
+	[0x01] = P66(PHADD, Vx, Wx), [0x02] = P66(PHADD, Vx, Wx), [0x03] = P66(PHADD, Vx, Wx),
+	[0x04] = P66(PMADDUBSW, Vx, Wx),
+	[0x05] = P66(PHSUB, Vx, Wx), [0x06] = P66(PHSUB, Vx, Wx), [0x07] = P66(PHSUB, Vx, Wx),
+	[0x08] = P66(PSIGN, Vx, Wx), [0x09] = P66(PSIGN, Vx, Wx), [0x0a] = P66(PSIGN, Vx, Wx),
+	[0x0b] = P66(PMULHRSW, Vx, Wx),
+	[0x10] = P66(PBLENDV, Vx, Wx), [0x14] = P66(PBLENDV, Vx, Wx),
+	[0x15] = P66(PBLENDV, Vx, Wx),
+	[0x17] = { [3] = I(PTEST, M, 0, ALL, 0, Vx, Wx) },
+	[0x1c] = P66(PABS, Vx, Wx), [0x1d] = P66(PABS, Vx, Wx), [0x1e] = P66(PABS, Vx, Wx),
+	/* pmovsx/pmovzx bw, bd, bq, wd, wq, dq read 8, 4, 2, 8, 4, 8 bytes of memory */
+	[0x20] = P66(PMOVSX, Vx, Wq), [0x21] = P66(PMOVSX, Vx, Wd), [0x22] = P66(PMOVSX, Vx, Ww),
+	[0x23] = P66(PMOVSX, Vx, Wq), [0x24] = P66(PMOVSX, Vx, Wd), [0x25] = P66(PMOVSX, Vx, Wq),
+	[0x28] = P66(PMULDQ, Vx, Wx), [0x29] = P66(PCMPEQQ, Vx, Wx),
+	[0x2a] = P66(MOVDQ, Vx, Mx),	/* movntdqa */
+	[0x2b] = P66(PACKUSDW, Vx, Wx),
+	[0x30] = P66(PMOVZX, Vx, Wq), [0x31] = P66(PMOVZX, Vx, Wd), [0x32] = P66(PMOVZX, Vx, Ww),
+	[0x33] = P66(PMOVZX, Vx, Wq), [0x34] = P66(PMOVZX, Vx, Wd), [0x35] = P66(PMOVZX, Vx, Wq),
+	[0x37] = P66(PCMPGTQ, Vx, Wx),
+	[0x38] = X8(P66(PMINMAX, Vx, Wx)),
+	[0x40] = P66(PMULLD, Vx, Wx), [0x41] = P66(PHMINPOSUW, Vx, Wx),
+};
+
+/*
+ * pextrb/pextrw/extractps write a 32-bit register (zero-extended) or 1, 2, 4
+ * bytes of memory, and pinsrb reads a 32-bit register or 1 byte: the handlers
+ * size the memory access. pcmpestr* read rAX and rDX, pcmpistri/pcmpestri
+ * write rCX, pcmpistrm/pcmpestrm write XMM0; none of them needs alignment.
+ */
+const struct x86_opdesc x86_sse3a[256][4] = {
+	[0x08] = P66(ROUND, Vx, Wx, Ib), [0x09] = P66(ROUND, Vx, Wx, Ib),
+	[0x0a] = P66(ROUND, Vx, Wd, Ib), [0x0b] = P66(ROUND, Vx, Wq, Ib),
+	[0x0c] = P66(BLEND, Vx, Wx, Ib), [0x0d] = P66(BLEND, Vx, Wx, Ib),
+	[0x0e] = P66(BLEND, Vx, Wx, Ib), [0x0f] = P66(PALIGNR, Vx, Wx, Ib),
+	[0x14] = P66(PEXTR, Ed, Vx, Ib), [0x15] = P66(PEXTR, Ed, Vx, Ib),
+	[0x16] = P66(PEXTR, Ey, Vx, Ib), [0x17] = P66(EXTRACTPS, Ed, Vx, Ib),
+	[0x20] = P66(PINSR, Vx, Ed, Ib), [0x21] = P66(INSERTPS, Vx, Wd, Ib),
+	[0x22] = P66(PINSR, Vx, Ey, Ib),
+	[0x40] = P66(DPPS, Vx, Wx, Ib), [0x41] = P66(DPPD, Vx, Wx, Ib),
+	[0x42] = P66(MPSADBW, Vx, Wx, Ib),
+	[0x60] = X4(I66U(PCMPSTR)),
 };
 
 #define BITSCAN_UNDEF (ALL & ~ZF)
@@ -351,8 +431,9 @@ const struct x86_opdesc x86_pfx_tables[PT_COUNT][4] = {
 		I(BSR, M, 0, ALL, BITSCAN_UNDEF, Gv, Ev),
 		I(LZCNT, M | X86_A_NOTEST, 0, ALL, BITSCAN_UNDEF, Gv, Ev),
 	},
-	[PT_MOVBE_LD] = { I(MOVBE, M, 0, 0, 0, Gv, Mv) },
-	[PT_MOVBE_ST] = { I(MOVBE, M, 0, 0, 0, Mv, Gv) },
+	/* F2 0F 38 F0/F1: crc32 of a byte, or of a word/doubleword/quadword (66, REX.W) */
+	[PT_MOVBE_LD] = { I(MOVBE, M, 0, 0, 0, Gv, Mv), [2] = I(CRC32, M, 0, 0, 0, Gy, Eb) },
+	[PT_MOVBE_ST] = { I(MOVBE, M, 0, 0, 0, Mv, Gv), [2] = I(CRC32, M, 0, 0, 0, Gy, Ev) },
 };
 
 #define ROT(o, r) I(o, 0, r, CF | OF, OF)
@@ -452,6 +533,11 @@ const char *const x86_op_names[X86_OP_COUNT] = {
 	N(PSLL), N(PSRLDQ), N(PSLLDQ), N(PSHUFD), N(PSHUFLW), N(PSHUFHW), N(PUNPCKL),
 	N(PUNPCKH), N(PACKUSWB), N(PACKSSWB), N(PACKSSDW), N(SHUFPS), N(SHUFPD), N(FPARITH),
 	N(COMIS), N(CVTSI2F), N(CVTF2SI), N(CVTF2F), N(LDMXCSR), N(STMXCSR), N(FXSAVE),
-	N(FXRSTOR), N(FENCE), N(FNINIT), N(FLDCW), N(FNSTCW), N(FNSTSW), N(SYSINSN),
+	N(FXRSTOR), N(FENCE), N(FNINIT), N(FLDCW), N(FNSTCW), N(FNSTSW),
+	N(MOVDUP), N(FPHORIZ), N(PSHUFB), N(PHADD), N(PHSUB), N(PMADDUBSW), N(PMULHRSW),
+	N(PSIGN), N(PABS), N(PALIGNR), N(PBLENDV), N(BLEND), N(PTEST), N(PMOVSX), N(PMOVZX),
+	N(PMINMAX), N(PMULLD), N(PMULDQ), N(PCMPEQQ), N(PACKUSDW), N(PEXTR), N(PINSR),
+	N(EXTRACTPS), N(INSERTPS), N(PHMINPOSUW), N(MPSADBW), N(ROUND), N(DPPS), N(DPPD),
+	N(PCMPSTR), N(PCMPGTQ), N(CRC32), N(SYSINSN),
 #undef N
 };

@@ -67,7 +67,7 @@ struct choice {
 
 static const struct x86_opdesc *map_entry(int map, int opc)
 {
-	return map == 0 ? &x86_map1[opc] : map == 1 ? &x86_map2[opc] : &x86_map3[opc];
+	return &x86_map(map)[opc];
 }
 
 static bool usable(const struct gen_opts *o, const struct x86_opdesc *d)
@@ -88,10 +88,13 @@ static void pick(struct rng *r, const struct gen_opts *o, struct choice *c)
 	do {
 		unsigned int m = rng_below(r, 20);
 
-		c->map = m < 12 ? 0 : m < 19 ? 1 : 2;
+		/* 0F 38 and 0F 3A are sparse: drawn more often than their size says */
+		c->map = m < 10 ? 0 : m < 15 ? 1 : m < 18 ? 2 : 3;
 		c->opc = rng_below(r, 256);
 		c->reg = rng_below(r, 8);
 		c->pfx = pfxs[rng_below(r, 5)];
+		if (c->map >= 2 && rng_below(r, 4))
+			c->pfx = c->opc >= 0xf0 ? 0xf2 : 0x66;	/* what they need */
 		c->d = x86_table_lookup(c->map, c->opc, c->reg, c->pfx, &c->merged);
 		/* In 64-bit mode 40-4F are REX prefixes, not inc/dec. */
 		if (o->mode == 64 && c->map == 0 && (c->opc & 0xf0) == 0x40)
@@ -250,8 +253,8 @@ static void emit_opcode(const struct choice *c, struct enc *e)
 {
 	if (c->map)
 		emit(e, 0x0f);
-	if (c->map == 2)
-		emit(e, 0x38);
+	if (c->map >= 2)
+		emit(e, c->map == 2 ? 0x38 : 0x3a);
 	emit(e, c->opc);
 }
 

@@ -1,10 +1,10 @@
 #!/bin/bash
-# Run busybox applets and the static benchmark natively and under
-# `spry user`: stdout must be byte-identical and the exit status the same.
-# Usage: user-compare.sh SPRY BUSYBOX BENCH BENCH_PIE
+# Run busybox applets, the static benchmark and the string-function check
+# natively and under `spry user`: stdout must be byte-identical and the exit
+# status the same. Usage: user-compare.sh SPRY BUSYBOX BENCH BENCH_PIE STRFUNCS
 set -u
 
-spry=$1 bb=$2 bench=$3 bench_pie=$4
+spry=$1 bb=$2 bench=$3 bench_pie=$4 strfuncs=$5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0 n=0
@@ -69,6 +69,7 @@ compare "sh exit status" $none "$bb" sh -c 'exit 3'
 compare "zcat" $none "$bb" zcat "$tmp/nums.gz"
 compare "bench" $none "$bench" all 1
 compare "bench static-pie" $none "$bench_pie" all 1
+compare "string functions" $none "$strfuncs" 20000
 
 n=$((n + 1))
 "$spry" user "$tmp/missing" > /dev/null 2>&1

@@ -1,7 +1,8 @@
 /*
  * TCG-lite's decoder on hand-picked encodings: prefix rules (REX placement,
  * last F2/F3 wins, mandatory prefixes), operand and address sizes per mode,
- * ModRM/SIB/RIP-relative forms, the 15-byte limit and #UD.
+ * ModRM/SIB/RIP-relative forms, the 0F 38 and 0F 3A maps, the 15-byte limit
+ * and #UD.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,6 +177,78 @@ static void sse_mandatory_prefixes(void **state)
 	assert_int_equal(i.opnd[1].size, 8);
 }
 
+static void sse4_maps(void **state)
+{
+	struct x86_insn i;
+
+	/* pcmpistri xmm1, [rip+0x100], 0x0c: the imm8 follows the displacement */
+	assert_int_equal(DEC(64, &i, 0x66, 0x0f, 0x3a, 0x63, 0x0d, 0x00, 0x01, 0, 0, 0x0c), 0);
+	assert_int_equal(i.op, X86_OP_PCMPSTR);
+	assert_int_equal(i.map, 3);
+	assert_int_equal(i.len, 10);
+	assert_int_equal(i.base, X86_REG_RIP);
+	assert_int_equal(i.disp, 0x100);
+	assert_int_equal(i.imm, 0x0c);
+	assert_int_equal(i.memop, 2);
+	assert_int_equal(i.opnd[0].reg, 1);
+	assert_true(i.attr & X86_A_UNALIGNED);
+	assert_int_equal(i.fwrite, X86_FL_ARITH);
+	assert_int_equal(i.fundef, 0);
+	/* pcmpestri xmm0, [esp+8], 0x1a in 32-bit code; REX.W makes the lengths 64-bit */
+	assert_int_equal(DEC(32, &i, 0x66, 0x0f, 0x3a, 0x61, 0x44, 0x24, 0x08, 0x1a), 0);
+	assert_int_equal(i.len, 8);
+	assert_int_equal(i.imm, 0x1a);
+	assert_int_equal(DEC(64, &i, 0x66, 0x48, 0x0f, 0x3a, 0x61, 0xc1, 0x00), 0);
+	assert_int_equal(i.opsize, 8);
+	/* the 66 forms only: without it (MMX) or with F3 instead they are #UD */
+	assert_int_equal(DEC(64, &i, 0x0f, 0x38, 0x00, 0xc1), X86_DEC_UD);
+	assert_int_equal(DEC(64, &i, 0x0f, 0x3a, 0x63, 0xc1, 0x00), X86_DEC_UD);
+	assert_int_equal(DEC(64, &i, 0xf3, 0x0f, 0x38, 0x17, 0xc1), X86_DEC_UD);
+	assert_int_equal(DEC(64, &i, 0x66, 0x0f, 0x38, 0x17, 0xc1), 0);	/* ptest */
+	assert_int_equal(i.op, X86_OP_PTEST);
+	assert_int_equal(i.fwrite, X86_FL_ARITH);
+	assert_false(i.attr & X86_A_UNALIGNED);
+	/* pmovzxbq reads two bytes of memory; pextrd/pextrq by REX.W */
+	assert_int_equal(DEC(64, &i, 0x66, 0x0f, 0x38, 0x32, 0x00), 0);
+	assert_int_equal(i.opnd[1].size, 2);
+	assert_int_equal(DEC(64, &i, 0x66, 0x0f, 0x3a, 0x16, 0xc0, 0x01), 0);
+	assert_int_equal(i.opnd[0].size, 4);
+	assert_int_equal(DEC(64, &i, 0x66, 0x48, 0x0f, 0x3a, 0x16, 0xc0, 0x01), 0);
+	assert_int_equal(i.opnd[0].size, 8);
+	/* lddqu: memory only, unaligned */
+	assert_int_equal(DEC(64, &i, 0xf2, 0x0f, 0xf0, 0xc1), X86_DEC_UD);
+	assert_int_equal(DEC(64, &i, 0xf2, 0x0f, 0xf0, 0x00), 0);
+	assert_true(i.attr & X86_A_UNALIGNED);
+}
+
+static void crc32_sizes(void **state)
+{
+	struct x86_insn i;
+
+	/* F2 0F 38 F1: crc32 eax, ecx; 66 makes the source a word, REX.W a quadword */
+	assert_int_equal(DEC(64, &i, 0xf2, 0x0f, 0x38, 0xf1, 0xc1), 0);
+	assert_int_equal(i.op, X86_OP_CRC32);
+	assert_int_equal(i.opnd[0].size, 4);
+	assert_int_equal(i.opnd[1].size, 4);
+	assert_int_equal(DEC(64, &i, 0x66, 0xf2, 0x0f, 0x38, 0xf1, 0xc1), 0);
+	assert_int_equal(i.opnd[0].size, 4);
+	assert_int_equal(i.opnd[1].size, 2);
+	assert_int_equal(DEC(64, &i, 0xf2, 0x48, 0x0f, 0x38, 0xf1, 0xc1), 0);
+	assert_int_equal(i.opnd[0].size, 8);
+	assert_int_equal(i.opnd[1].size, 8);
+	/* F0: a byte source (AH without REX), into a 32- or 64-bit register */
+	assert_int_equal(DEC(64, &i, 0xf2, 0x0f, 0x38, 0xf0, 0xc4), 0);
+	assert_int_equal(i.opnd[1].reg, X86_REG_AH);
+	assert_int_equal(DEC(64, &i, 0x66, 0xf2, 0x48, 0x0f, 0x38, 0xf0, 0xc4), 0);
+	assert_int_equal(i.opnd[0].size, 8);
+	assert_int_equal(i.opnd[1].size, 1);
+	assert_int_equal(i.opnd[1].reg, 4);
+	/* without F2 the same bytes are movbe (memory only) */
+	assert_int_equal(DEC(64, &i, 0x0f, 0x38, 0xf0, 0xc1), X86_DEC_UD);
+	assert_int_equal(DEC(64, &i, 0x0f, 0x38, 0xf0, 0x01), 0);
+	assert_int_equal(i.op, X86_OP_MOVBE);
+}
+
 static void lock_rules(void **state)
 {
 	struct x86_insn i;
@@ -211,7 +284,7 @@ static void invalid_and_mode_specific(void **state)
 
 	assert_int_equal(DEC(64, &i, 0x0f, 0x0b), 0);		/* ud2 decodes, raises when run */
 	assert_int_equal(i.op, X86_OP_UD2);
-	assert_int_equal(DEC(64, &i, 0x0f, 0x3a, 0x0f, 0xc1, 0), X86_DEC_UD);
+	assert_int_equal(DEC(64, &i, 0x0f, 0x3a, 0x0f, 0xc1, 0), X86_DEC_UD);	/* MMX form */
 	assert_int_equal(DEC(64, &i, 0x82, 0xc0, 1), X86_DEC_UD);	/* invalid in 64-bit mode */
 	assert_int_equal(DEC(32, &i, 0x82, 0xc0, 1), 0);
 	assert_int_equal(DEC(32, &i, 0x40), 0);			/* inc eax */
@@ -245,6 +318,8 @@ int main(void)
 		cmocka_unit_test(immediates_by_size),
 		cmocka_unit_test(mandatory_prefixes),
 		cmocka_unit_test(sse_mandatory_prefixes),
+		cmocka_unit_test(sse4_maps),
+		cmocka_unit_test(crc32_sizes),
 		cmocka_unit_test(lock_rules),
 		cmocka_unit_test(length_limit_and_truncation),
 		cmocka_unit_test(invalid_and_mode_specific),

@@ -240,7 +240,7 @@ static void undecodable_raises_ud(void **state)
 {
 	struct tcg_cpu *cpu = *state;
 
-	/* nop; then 0F 3A (not implemented): the nop retires, the fault is at the second */
+	/* nop; then palignr mm0, mm1, 8 (no MMX, so #UD): the nop retires, the fault is at the second */
 	assert_int_equal(RUN(cpu, 10, 0x90, 0x0f, 0x3a, 0x0f, 0xc1, 0x08), TCG_EXIT_EXCEPTION);
 	assert_int_equal(cpu->exc_vector, TCG_EXC_UD);
 	assert_int_equal(cpu->rip, (uintptr_t)mem + 1);
