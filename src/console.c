@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,7 +27,7 @@ struct console {
 
 	pthread_mutex_t lock;
 	pthread_cond_t more;		/* writer: there is output, or we are closing */
-	pthread_cond_t drained;		/* destroy: the ring is empty */
+	pthread_cond_t moved;		/* destroy: output went out (or the writer quit) */
 	uint8_t ring[CONSOLE_OUT_BUFFER];
 	size_t head, count;
 	size_t writing;			/* bytes the writer took out and is writing now */
@@ -80,10 +81,9 @@ static void *writer_thread(void *arg)
 		c->writing = 0;
 		c->dropped += n;
 		c->out_broken = broken;
-		if (!c->count)
-			pthread_cond_broadcast(&c->drained);
+		pthread_cond_broadcast(&c->moved);
 	}
-	pthread_cond_broadcast(&c->drained);
+	pthread_cond_broadcast(&c->moved);
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
@@ -100,7 +100,7 @@ struct console *console_create(int in_fd, int out_fd)
 	c->out_fd = out_fd;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->more, NULL);
-	pthread_cond_init(&c->drained, NULL);
+	pthread_cond_init(&c->moved, NULL);
 	/* The writer takes no signals; they belong to the main thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -154,23 +154,39 @@ long console_read_input(struct console *c, uint8_t *buf, size_t len, bool *quit)
 	return n;
 }
 
-void console_destroy(struct console *c)
+/*
+ * Wait for the output to go out while the reader keeps taking it: a slow
+ * reader gets everything, one that takes nothing for FLUSH_TIMEOUT_S loses
+ * the rest.
+ */
+static void flush_while_moving(struct console *c)
 {
 	struct timespec deadline;
+	size_t left = SIZE_MAX;
+
+	/* Bytes the writer holds count too: its write() may be what is stuck. */
+	while ((c->count || c->writing) && !c->out_broken) {
+		if (c->count + c->writing < left) {
+			left = c->count + c->writing;
+			clock_gettime(CLOCK_REALTIME, &deadline);
+			deadline.tv_sec += FLUSH_TIMEOUT_S;
+		}
+		if (pthread_cond_timedwait(&c->moved, &c->lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+}
+
+void console_destroy(struct console *c)
+{
 	uint64_t dropped;
 	bool flushed;
 
 	if (!c)
 		return;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += FLUSH_TIMEOUT_S;
 	pthread_mutex_lock(&c->lock);
 	c->closing = true;
 	pthread_cond_signal(&c->more);
-	/* Bytes the writer holds count too: its write() may be what is stuck. */
-	while ((c->count || c->writing) && !c->out_broken)
-		if (pthread_cond_timedwait(&c->drained, &c->lock, &deadline) == ETIMEDOUT)
-			break;
+	flush_while_moving(c);
 	flushed = !c->count && !c->writing;
 	c->dropped += c->count + c->writing;
 	dropped = c->dropped;
@@ -188,7 +204,7 @@ void console_destroy(struct console *c)
 	if (flushed) {
 		pthread_mutex_destroy(&c->lock);
 		pthread_cond_destroy(&c->more);
-		pthread_cond_destroy(&c->drained);
+		pthread_cond_destroy(&c->moved);
 		free(c);
 	}
 }
