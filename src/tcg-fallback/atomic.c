@@ -5,8 +5,8 @@
  * user`), so a LOCK-prefixed instruction, and xchg with memory, must update
  * its operand with one host atomic instruction: a load and a store would let
  * another thread's write fall between them and be lost. The host is x86-64
- * as well, so it can lock every size and alignment the guest can within a
- * page.
+ * as well, so it locks every size and alignment the guest can, except across
+ * a cache line (see tcg_atomic_ptr()).
  */
 #include "ops.h"
 

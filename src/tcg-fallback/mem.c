@@ -63,20 +63,23 @@ uint8_t *tcg_page_ptr(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc)
 }
 
 /*
- * The two halves of an operand that crosses a page may lie in unrelated host
- * pages, which no host instruction updates as one (a split lock); and MMIO is
- * not shared memory but a device's registers. Both take the plain path of a
- * load and a store.
+ * An operand that crosses a cache line would make the host lock its bus (a
+ * split lock), which a host may punish with SIGBUS (split_lock_detect=fatal)
+ * or by stalling the thread: a guest must not be able to do that to spry.
+ * Such operands, those across pages (whose halves may lie in unrelated host
+ * pages), and MMIO (a device's registers, not shared memory) take the plain
+ * path of a load and a store, as on a uniprocessor.
  */
 uint8_t *tcg_atomic_ptr(struct tcg_cpu *cpu, uint64_t addr, int size)
 {
-	uint8_t *p = tlb_hit(cpu, addr, size, TCG_WRITE);
 	uint64_t phys;
+	uint8_t *p;
 
+	if ((addr & (TCG_CACHE_LINE - 1)) + size > TCG_CACHE_LINE)
+		return NULL;
+	p = tlb_hit(cpu, addr, size, TCG_WRITE);
 	if (p)
 		return p;
-	if ((addr & ~TCG_PAGE_MASK) + size > TCG_PAGE_SIZE)
-		return NULL;
 	return page_lookup(cpu, addr, TCG_WRITE, &phys);
 }
 

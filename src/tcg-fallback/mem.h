@@ -19,10 +19,13 @@ void tcg_store_slow(struct tcg_cpu *cpu, uint64_t addr, int size, uint64_t val);
  */
 uint8_t *tcg_page_ptr(struct tcg_cpu *cpu, uint64_t addr, enum tcg_access acc);
 
+/* The host's cache line: a locked operand across one is a split lock. */
+#define TCG_CACHE_LINE 64
+
 /*
  * Host address of the @size bytes at @addr for a locked read-modify-write,
  * checked (and faulting) as a store to them is, or NULL where the access
- * cannot be one host atomic operation: it crosses a page, or is MMIO.
+ * is not made one host atomic operation: it crosses a cache line, or is MMIO.
  */
 uint8_t *tcg_atomic_ptr(struct tcg_cpu *cpu, uint64_t addr, int size);
 

@@ -3,9 +3,9 @@
  * its own struct tcg_cpu on its own thread, run the same loop of LOCK'ed
  * read-modify-writes (and an xchg spinlock) over one shared page of guest
  * memory, and every counter must come out exact: a locked operation done as
- * a load and a store loses updates. Single-threaded checks cover an operand
- * across a page (which takes the plain path), a locked write to decoded code
- * and a locked operand that faults.
+ * a load and a store loses updates. Single-threaded checks cover operands
+ * across a page or a cache line (which take the plain path: no host split
+ * lock), a locked write to decoded code and a locked operand that faults.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cpu.h"
+#include "mem.h"
 
 #define MEM_SIZE (64 * 1024)
 #define NTHREADS 2
@@ -313,6 +314,29 @@ static void lock_across_pages(void **state)
 	tcg_cpu_destroy(&cpu);
 }
 
+/*
+ * An operand across a cache line is no host atomic (that would be a split
+ * lock, which a host may answer with SIGBUS) but still computes right.
+ */
+static void lock_across_cache_line(void **state)
+{
+	struct tcg_cpu cpu;
+	uint8_t *line = DATA + 0x40;
+
+	memcpy(line + 62, &(uint32_t){ 0x7fffffff }, 4);
+	/* mov eax, 1; lock xadd [rdi], eax; syscall */
+	assert_int_equal(RUN_ONE(&cpu, line + 62, 0xb8, 1, 0, 0, 0, 0xf0, 0x0f, 0xc1, 0x07,
+				 0x0f, 0x05), TCG_EXIT_STOP);
+	assert_int_equal(data_get(0x40 + 62, 4), 0x80000000);
+	assert_int_equal(cpu.gpr[0], 0x7fffffff);
+	assert_true(cpu.rflags & X86_OF);
+	assert_null(tcg_atomic_ptr(&cpu, (uintptr_t)line + 62, 4));
+	assert_null(tcg_atomic_ptr(&cpu, (uintptr_t)line + 57, 8));
+	assert_ptr_equal(tcg_atomic_ptr(&cpu, (uintptr_t)line + 60, 4), line + 60);
+	assert_ptr_equal(tcg_atomic_ptr(&cpu, (uintptr_t)line + 49, 8), line + 49);
+	tcg_cpu_destroy(&cpu);
+}
+
 /* A locked write to decoded code drops it, as a plain store does. */
 static void lock_write_to_code(void **state)
 {
@@ -350,6 +374,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(xchg_spinlock_guards_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(lock_bit_ops_keep_owned_bits, setup, teardown),
 		cmocka_unit_test_setup_teardown(lock_across_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(lock_across_cache_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(lock_write_to_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(lock_fault_is_precise, setup, teardown),
 	};
