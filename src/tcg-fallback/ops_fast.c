@@ -101,7 +101,7 @@ enum { F_RR, F_RI, F_RM, F_MR, F_MI };
 
 /*
  * dst op= src for ALU operation @op (ADD..CMP) or TEST (written as AND, no
- * store); the flags only when @fl (they are live: see block_flags_live()).
+ * store); the flags only when @fl (they are live: see block_flags() in exec.c).
  */
 static inline __attribute__((always_inline)) void alu2(struct tcg_cpu *cpu,
 						       const struct x86_insn *insn, int op,
@@ -174,35 +174,52 @@ ALU_SIZES(xor, X86_OP_XOR, true, true)
 ALU_SIZES(cmp, X86_OP_CMP, false, true)
 ALU_SIZES(test, X86_OP_AND, false, true)
 
-/* The same without flags, where no later instruction can read them (cmp and test have none). */
-ALU_SIZES(add_nf, X86_OP_ADD, true, false)
-ALU_SIZES(or_nf, X86_OP_OR, true, false)
-ALU_SIZES(adc_nf, X86_OP_ADC, true, false)
-ALU_SIZES(sbb_nf, X86_OP_SBB, true, false)
-ALU_SIZES(and_nf, X86_OP_AND, true, false)
-ALU_SIZES(sub_nf, X86_OP_SUB, true, false)
-ALU_SIZES(xor_nf, X86_OP_XOR, true, false)
+/*
+ * The same without flags, where no later instruction can read them: only
+ * forms with a register destination, as block_flags() never drops the flags
+ * of a store (cmp and test have none).
+ */
+#define ALU_FORMS_NF(name, op, size) \
+	SEQ(name##_rr, alu2(cpu, insn, op, size, F_RR, EA_GEN, true, false)) \
+	SEQ(name##_ri, alu2(cpu, insn, op, size, F_RI, EA_GEN, true, false)) \
+	ALU_SHAPES(name##_rm, op, size, F_RM, true, false)
+#define ALU_SIZES_NF(name, op) \
+	ALU_FORMS_NF(name##1, op, 1) ALU_FORMS_NF(name##2, op, 2) \
+	ALU_FORMS_NF(name##4, op, 4) ALU_FORMS_NF(name##8, op, 8)
+
+ALU_SIZES_NF(add_nf, X86_OP_ADD)
+ALU_SIZES_NF(or_nf, X86_OP_OR)
+ALU_SIZES_NF(adc_nf, X86_OP_ADC)
+ALU_SIZES_NF(sbb_nf, X86_OP_SBB)
+ALU_SIZES_NF(and_nf, X86_OP_AND)
+ALU_SIZES_NF(sub_nf, X86_OP_SUB)
+ALU_SIZES_NF(xor_nf, X86_OP_XOR)
 
 /* [form][shape]: F_RR and F_RI have one shape (index 0). */
-#define ALU_TAB(name) { \
+#define ALU_TAB_REG(name) \
 	{ name##_rr, NULL, NULL, NULL }, { name##_ri, NULL, NULL, NULL }, \
-	{ name##_rm_b, name##_rm_bi, name##_rm_d, name##_rm_g }, \
+	{ name##_rm_b, name##_rm_bi, name##_rm_d, name##_rm_g }
+#define ALU_TAB(name) { \
+	ALU_TAB_REG(name), \
 	{ name##_mr_b, name##_mr_bi, name##_mr_d, name##_mr_g }, \
 	{ name##_mi_b, name##_mi_bi, name##_mi_d, name##_mi_g } }
 #define ALU_TAB_SIZES(name) \
 	{ ALU_TAB(name##1), ALU_TAB(name##2), ALU_TAB(name##4), ALU_TAB(name##8) }
+#define ALU_TAB_NF(name) { \
+	{ ALU_TAB_REG(name##1) }, { ALU_TAB_REG(name##2) }, { ALU_TAB_REG(name##4) }, \
+	{ ALU_TAB_REG(name##8) } }
 
-/* [flags dead][op - ADD, or 8 for TEST][log2 size][form][shape] */
-static const handler_t alu_tab[2][9][4][5][4] = {
-	{
-		ALU_TAB_SIZES(add), ALU_TAB_SIZES(or), ALU_TAB_SIZES(adc), ALU_TAB_SIZES(sbb),
-		ALU_TAB_SIZES(and), ALU_TAB_SIZES(sub), ALU_TAB_SIZES(xor), ALU_TAB_SIZES(cmp),
-		ALU_TAB_SIZES(test),
-	}, {
-		ALU_TAB_SIZES(add_nf), ALU_TAB_SIZES(or_nf), ALU_TAB_SIZES(adc_nf),
-		ALU_TAB_SIZES(sbb_nf), ALU_TAB_SIZES(and_nf), ALU_TAB_SIZES(sub_nf),
-		ALU_TAB_SIZES(xor_nf), ALU_TAB_SIZES(cmp), ALU_TAB_SIZES(test),
-	},
+/* [op - ADD, or 8 for TEST][log2 size][form][shape] */
+static const handler_t alu_tab[9][4][5][4] = {
+	ALU_TAB_SIZES(add), ALU_TAB_SIZES(or), ALU_TAB_SIZES(adc), ALU_TAB_SIZES(sbb),
+	ALU_TAB_SIZES(and), ALU_TAB_SIZES(sub), ALU_TAB_SIZES(xor), ALU_TAB_SIZES(cmp),
+	ALU_TAB_SIZES(test),
+};
+
+/* [op - ADD, up to XOR][log2 size][form up to F_RM][shape] */
+static const handler_t alu_nf_tab[7][4][3][4] = {
+	ALU_TAB_NF(add_nf), ALU_TAB_NF(or_nf), ALU_TAB_NF(adc_nf), ALU_TAB_NF(sbb_nf),
+	ALU_TAB_NF(and_nf), ALU_TAB_NF(sub_nf), ALU_TAB_NF(xor_nf),
 };
 
 /* inc/dec of a register: add/sub 1 keeping CF. */
@@ -671,8 +688,9 @@ handler_t tcg_fast_handler(const struct x86_insn *insn, int mode, bool flags_dea
 		form = form_of(insn);
 		if (form < 0 || (insn->op == X86_OP_TEST && form == F_RM))
 			return NULL;
-		return alu_tab[nf][insn->op == X86_OP_TEST ? 8 : insn->op - X86_OP_ADD][lg][form]
-			      [shape];
+		if (nf && insn->op <= X86_OP_XOR && form <= F_RM)
+			return alu_nf_tab[insn->op - X86_OP_ADD][lg][form][shape];
+		return alu_tab[insn->op == X86_OP_TEST ? 8 : insn->op - X86_OP_ADD][lg][form][shape];
 	case X86_OP_MOV:
 		form = form_of(insn);
 		if (form < 0)

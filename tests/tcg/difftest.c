@@ -218,9 +218,10 @@ static int vector_sig(int vector)
 }
 
 /*
- * Run @c in the interpreter: with @step, one instruction at a time through
- * the generic handlers, following the undefined flags; else in one go, as
- * whole blocks with their specialised handlers and dead flags left out.
+ * Run @c in the interpreter: with @step, one instruction at a time (through
+ * the generic handlers but for blocks of one instruction), following the
+ * undefined flags; else in one go, as whole blocks with their specialised
+ * handlers and dead flags left out.
  */
 static void interp_one(struct tcg_cpu *cpu, const struct tcase *c, struct result *res,
 		       bool step)
