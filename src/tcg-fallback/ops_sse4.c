@@ -61,22 +61,31 @@ static v4sf vec(const union tcg_xmm *v)
 	return r;
 }
 
+/* Host instructions on @a (the destination, in and out) and @b (the source). */
+typedef v4sf (*host_fp_fn)(const struct x86_insn *insn, v4sf a, v4sf b);
+
 /*
- * addsubps/pd (D0), haddps/pd (7C), hsubps/pd (7D): F2 single, 66 double.
- * Every host instruction here is an asm volatile statement, so none of them
- * moves out from between fp_enter() and fp_leave().
+ * @run on the destination and source operands under the guest's MXCSR. Its
+ * host instructions are asm volatile statements, so none of them moves out
+ * from between fp_enter() and fp_leave().
  */
-TCG_HANDLER(op_fphoriz)
+static void host_fp(struct tcg_cpu *cpu, const struct x86_insn *insn, host_fp_fn run)
 {
 	union tcg_xmm s, *d = dst_xmm(cpu, insn);
-	v4sf a, b;
+	v4sf a;
 	uint32_t host;
 
 	need_host_sse41(cpu);
 	src(cpu, insn, &s);
-	a = vec(d);
-	b = vec(&s);
 	host = fp_enter(cpu);
+	a = run(insn, vec(d), vec(&s));
+	fp_leave(cpu, host);
+	memcpy(d, &a, 16);
+}
+
+/* addsubps/pd (D0), haddps/pd (7C), hsubps/pd (7D): F2 single, 66 double. */
+static v4sf fphoriz(const struct x86_insn *insn, v4sf a, v4sf b)
+{
 	switch (insn->opcode | (insn->mpfx == 3) << 8) {
 	case 0x0d0: asm volatile("addsubps %1, %0" : "+x"(a) : "x"(b)); break;
 	case 0x07c: asm volatile("haddps %1, %0" : "+x"(a) : "x"(b)); break;
@@ -85,8 +94,12 @@ TCG_HANDLER(op_fphoriz)
 	case 0x17c: asm volatile("haddpd %1, %0" : "+x"(a) : "x"(b)); break;
 	default: asm volatile("hsubpd %1, %0" : "+x"(a) : "x"(b)); break;
 	}
-	fp_leave(cpu, host);
-	memcpy(d, &a, 16);
+	return a;
+}
+
+TCG_HANDLER(op_fphoriz)
+{
+	host_fp(cpu, insn, fphoriz);
 }
 
 /* ---- SSSE3 ---- */
@@ -429,46 +442,36 @@ TCG_HANDLER(op_mpsadbw)
  * mode, imm8[2] MXCSR's instead, imm8[3] no precision exception; imm8[7:4]
  * is ignored.
  */
-TCG_HANDLER(op_round)
+static v4sf round_fp(const struct x86_insn *insn, v4sf a, v4sf b)
 {
-	union tcg_xmm s, *d = dst_xmm(cpu, insn);
-	v4sf a, b;
-	uint32_t host;
-
-	need_host_sse41(cpu);
-	src(cpu, insn, &s);
-	a = vec(d);
-	b = vec(&s);
-	host = fp_enter(cpu);
 	switch (insn->opcode) {
 	case 0x08: switch (imm8(insn) & 15) { CASE16(ROUNDPS, 0) } break;
 	case 0x09: switch (imm8(insn) & 15) { CASE16(ROUNDPD, 0) } break;
 	case 0x0a: switch (imm8(insn) & 15) { CASE16(ROUNDSS, 0) } break;
 	default: switch (imm8(insn) & 15) { CASE16(ROUNDSD, 0) } break;
 	}
-	fp_leave(cpu, host);
-	memcpy(d, &a, 16);
+	return a;
+}
+
+TCG_HANDLER(op_round)
+{
+	host_fp(cpu, insn, round_fp);
 }
 
 /* dpps, dppd (0F 3A 40, 41): imm8 selects the products summed and the elements written. */
-TCG_HANDLER(op_dp)
+static v4sf dot_product(const struct x86_insn *insn, v4sf a, v4sf b)
 {
-	union tcg_xmm s, *d = dst_xmm(cpu, insn);
-	v4sf a, b;
-	uint32_t host;
-
-	need_host_sse41(cpu);
-	src(cpu, insn, &s);
-	a = vec(d);
-	b = vec(&s);
-	host = fp_enter(cpu);
 	if (insn->op == X86_OP_DPPS) {
 		switch (imm8(insn)) { CASE256(DPPS) }
 	} else {
 		switch (imm8(insn)) { CASE256(DPPD) }
 	}
-	fp_leave(cpu, host);
-	memcpy(d, &a, 16);
+	return a;
+}
+
+TCG_HANDLER(op_dp)
+{
+	host_fp(cpu, insn, dot_product);
 }
 
 /* ---- SSE4.2 ---- */
