@@ -1,10 +1,10 @@
 /*
  * Handlers specialised at decode time for the hottest instruction forms: the
- * ALU group, test, inc/dec, imul, mov, movzx/movsx, lea, shifts and rotates
- * by an immediate, jcc, jmp, push/pop, call/ret and indirect call/jmp, each
- * for one operation, operand size and operand shape (register, immediate,
- * memory at base, base + index * scale or an absolute address), so that the
- * hot path has no operand-kind or size switch. They compute exactly what the
+ * ALU group, test, inc/dec, not, imul, mov, movzx/movsx, lea, shifts and
+ * rotates by an immediate, jcc, jmp, push/pop, call/ret and indirect
+ * call/jmp, each for one operation, operand size and operand shape
+ * (register, immediate, memory at base, base + index * scale or an absolute
+ * address), so that the hot path has no operand-kind or size switch. They compute exactly what the
  * generic handlers compute (the same inline arithmetic from ops.h);
  * tcg_fast_handler() picks one only where its assumptions hold (64-bit mode
  * among them), and returns NULL otherwise so that the generic handler runs.
@@ -605,6 +605,15 @@ SEQ(lea8_d, lea8_d_(cpu, insn))
 SEQ(lea4_d, lea4_d_(cpu, insn))
 SEQ(lea4_b, lea4_b_(cpu, insn))
 SEQ(lea4_bi, lea4_bi_(cpu, insn))
+/* not of a register (no flags). */
+static inline __attribute__((always_inline)) void not_(struct tcg_cpu *cpu,
+						       const struct x86_insn *insn, int size)
+{
+	rset(cpu, insn->opnd[0].reg, size, ~rget(cpu, insn->opnd[0].reg, size));
+}
+
+SEQ(not4, not_(cpu, insn, 4))
+SEQ(not8, not_(cpu, insn, 8))
 SEQ(push64_r, push64_r_(cpu, insn))
 SEQ(pop64_r, pop64_r_(cpu, insn))
 BRANCH(jmp64, jmp64_(cpu, insn))
@@ -716,6 +725,11 @@ handler_t tcg_fast_handler(const struct x86_insn *insn, int mode, bool flags_dea
 		if (lg == 3)
 			return shape == EA_B ? lea8_b : shape == EA_BI ? lea8_bi : lea8_d;
 		return shape == EA_B ? lea4_b : shape == EA_BI ? lea4_bi : lea4_d;
+	case X86_OP_NOT:
+		if (insn->nopnd != 1 || !plain_reg(&insn->opnd[0]) || lg < 2 ||
+		    insn->opnd[0].size != insn->opsize)
+			return NULL;
+		return lg == 3 ? not8 : not4;
 	case X86_OP_INC:
 	case X86_OP_DEC:
 		if (insn->nopnd != 1 || !plain_reg(&insn->opnd[0]) || lg < 2 ||
