@@ -6,7 +6,7 @@
 # guest instructions per second the interpreter retired.
 #
 # Usage: scripts/bench/tcg.sh [BUILD_DIR]   (default: build)
-# Environment: SIZE_MB (file size, default 32), RUNS (best of, default 1).
+# Environment: SIZE_MB (file size, default 32), RUNS (best of, in turns; default 1).
 set -eu
 
 cd "$(dirname "$0")/../.."
@@ -31,19 +31,18 @@ head -c $((size_mb << 20)) /dev/urandom > "$tmp/data.bin"
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }
 
-# best_time OUTFILE CMD...: the best wall time of $runs runs; stdout to OUTFILE.
-best_time() {
-	local out=$1 best= t0 t
+# time_once OUTFILE CMD...: the wall time of one run; stdout to OUTFILE.
+time_once() {
+	local out=$1 t0
 	shift
-	for _ in $(seq "$runs"); do
-		t0=$(now)
-		"$@" > "$out" 2> "$tmp/stderr"
-		t=$(calc "$(now) - $t0")
-		if [ -z "$best" ] || [ "$(calc "$t < $best")" = 1 ]; then
-			best=$t
-		fi
-	done
-	echo "$best"
+	t0=$(now)
+	"$@" > "$out" 2> "$tmp/stderr"
+	calc "$(now) - $t0"
+}
+
+# min BEST T: the smaller of the two, T when there is no BEST yet.
+min() {
+	if [ -z "$1" ] || [ "$(calc "$2 < $1")" = 1 ]; then echo "$2"; else echo "$1"; fi
 }
 
 workloads=(
@@ -60,13 +59,20 @@ lognat=0 logq=0 nq=0 n=0
 for w in "${workloads[@]}"; do
 	name=${w%%|*}
 	read -r -a cmd <<< "${w#*|}"
-	tn=$(best_time "$tmp/native.out" "${cmd[@]}")
-	ts=$(best_time "$tmp/spry.out" env SPRY_USER_STATS=1 "$spry" user "${cmd[@]}")
-	insns=$(sed -n 's/^spry user: \([0-9]*\) guest instructions.*/\1/p' "$tmp/stderr" | tail -1)
+	# The best of $runs runs each, taken in turns, so that a busy spell
+	# of the machine hits all three alike.
+	tn= ts= tq=
+	for _ in $(seq "$runs"); do
+		tn=$(min "$tn" "$(time_once "$tmp/native.out" "${cmd[@]}")")
+		ts=$(min "$ts" "$(time_once "$tmp/spry.out" env SPRY_USER_STATS=1 "$spry" user \
+				  "${cmd[@]}")")
+		insns=$(sed -n 's/^spry user: \([0-9]*\) guest instructions.*/\1/p' "$tmp/stderr")
+		[ -z "$qemu" ] || tq=$(min "$tq" "$(time_once "$tmp/qemu.out" "$qemu" "${cmd[@]}")")
+	done
 	cmp -s "$tmp/native.out" "$tmp/spry.out" || echo "tcg.sh: $name: spry output differs!" >&2
-	tq=-
-	if [ -n "$qemu" ]; then
-		tq=$(best_time "$tmp/qemu.out" "$qemu" "${cmd[@]}")
+	if [ -z "$qemu" ]; then
+		tq=-
+	else
 		cmp -s "$tmp/native.out" "$tmp/qemu.out" || echo "tcg.sh: $name: qemu output differs!" >&2
 		rq=$(calc "$ts / $tq")
 		logq=$(calc "$logq + log($rq)")
@@ -84,4 +90,4 @@ printf '%-18s %9s %9s %9s %7.1fx %8s\n' "geometric mean" "" "" "" \
 	"$(calc "exp($lognat / $n)")" \
 	"$([ $nq = 0 ] && echo - || printf '%.2fx' "$(calc "exp($logq / $nq)")")"
 echo "(spry/nat: slowdown against native; spry/qemu: spry's time over qemu-x86_64's," \
-     "below 1 is faster than QEMU; busybox uses SHA-NI natively when the host has it)"
+     "below 1 is faster than QEMU)"
