@@ -193,9 +193,6 @@ bool tcg_code_in_range(struct tcg_cpu *cpu, uintptr_t start, uintptr_t end);
 /* Raise exception @vector from inside an instruction; does not return. */
 _Noreturn void tcg_raise(struct tcg_cpu *cpu, int vector, uint32_t error);
 
-/* Execute one decoded instruction at cpu->rip (the handlers' dispatch). */
-void tcg_exec_insn(struct tcg_cpu *cpu, const struct x86_insn *insn);
-
 /* The CPU model: CPUID results for @leaf/@subleaf into regs[4] (eax, ebx, ecx, edx). */
 void tcg_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
 /* The CPU model's IA32_ARCH_CAPABILITIES MSR (0x10a). */

@@ -419,16 +419,6 @@ static inline struct tcg_block *block_lookup(struct tcg_cpu *cpu)
 	return tcg_block_get(cpu);
 }
 
-void tcg_exec_insn(struct tcg_cpu *cpu, const struct x86_insn *insn)
-{
-	cpu->next_rip = cpu->rip + insn->len;
-	if (cpu->mode != 64)
-		cpu->next_rip = (uint32_t)cpu->next_rip;
-	handlers[insn->op](cpu, insn);
-	cpu->rip = cpu->next_rip;
-	cpu->icount++;
-}
-
 _Noreturn void tcg_raise(struct tcg_cpu *cpu, int vector, uint32_t error)
 {
 	cpu->exc_vector = vector;
