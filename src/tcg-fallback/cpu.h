@@ -129,6 +129,7 @@ struct tcg_tlb_entry {
 };
 
 struct tcg_block_cache;
+struct tcg_block;
 
 union tcg_xmm {
 	uint8_t b[16];
@@ -158,8 +159,13 @@ struct tcg_cpu {
 
 	uint64_t next_rip;	/* during an instruction: where it falls through to */
 	uint64_t icount;	/* instructions retired */
-	bool stop;		/* set by the environment to leave tcg_run() */
-	bool code_written;	/* a write hit a page holding decoded code */
+	union {
+		struct {
+			bool stop;		/* set by the environment to leave tcg_run() */
+			bool code_written;	/* a write hit a page holding decoded code */
+		};
+		uint16_t leave;		/* either: one load in every threaded handler */
+	};
 
 	int exc_vector;
 	uint32_t exc_error;
@@ -171,6 +177,7 @@ struct tcg_cpu {
 
 	struct tcg_tlb_entry tlb[TCG_TLB_SIZE];
 	struct tcg_block_cache *blocks;
+	const struct tcg_block *block;	/* the block running threaded, for a fault */
 	jmp_buf fault_jmp;
 };
 

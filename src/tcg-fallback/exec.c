@@ -227,23 +227,34 @@ static int block_decode(struct tcg_cpu *cpu, uint8_t *host, struct x86_insn *ins
 	return n;
 }
 
-/* The threaded form of a generic handler (see thread_next() in ops_fast.c). */
+/*
+ * The threaded form of a generic handler (see thread_next() in ops_fast.c):
+ * generic handlers work from cpu->rip, so it is set for them.
+ */
 static void run_generic(struct tcg_cpu *cpu, const struct tcg_binsn *e)
 {
+	cpu->rip = tcg_binsn_pc(e);
 	cpu->next_rip = e->next_rip;
 	e->fn(cpu, &e->insn);
 	cpu->rip = cpu->next_rip;
-	cpu->icount++;
-	if (__builtin_expect((cpu->code_written | cpu->stop) & e->may_exit, 0))
+	if (__builtin_expect(cpu->leave && e->may_exit, 0)) {
+		cpu->icount -= e->left;
 		return;
+	}
 	e[1].run(cpu, e + 1);
 }
 
-/* The sentinel after a block's last instruction. */
+/* The sentinel after a block whose last instruction set RIP (a branch, a generic one). */
 static void run_end(struct tcg_cpu *cpu, const struct tcg_binsn *e)
 {
 	(void)cpu;
 	(void)e;
+}
+
+/* The sentinel after a block that falls through from a fast handler, which left RIP. */
+static void run_end_fallthrough(struct tcg_cpu *cpu, const struct tcg_binsn *e)
+{
+	cpu->rip = e[-1].next_rip;
 }
 
 /*
@@ -370,6 +381,7 @@ static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
 		if (cpu->mode != 64)
 			pc = (uint32_t)pc;
 		e->next_rip = pc;
+		e->left = n - 1 - i;
 		e->insn = insns[i];
 		/* RIP-relative: the displacement from the (fixed) next RIP. */
 		if (e->insn.memop && e->insn.base == X86_REG_RIP) {
@@ -381,7 +393,10 @@ static struct tcg_block *block_build(struct tcg_cpu *cpu, uint8_t *host)
 		if (!e->run)
 			e->run = run_generic;
 	}
-	b->insn[n].run = run_end;
+	if (b->insn[n - 1].run == run_generic || (b->insn[n - 1].insn.attr & X86_A_BRANCH))
+		b->insn[n].run = run_end;
+	else
+		b->insn[n].run = run_end_fallthrough;
 	h = block_hash(b->pc);
 	b->next = cpu->blocks->bucket[h];
 	cpu->blocks->bucket[h] = b;
@@ -446,6 +461,22 @@ static void block_step(struct tcg_cpu *cpu, const struct tcg_block *b, uint64_t 
 }
 
 /*
+ * A fault inside a block running threaded: the faulting instruction (at
+ * cpu->rip) and those after it did not retire.
+ */
+static void block_fault_uncount(struct tcg_cpu *cpu)
+{
+	const struct tcg_block *b = cpu->block;
+
+	for (int i = 0; i < b->ninsn; i++)
+		if (tcg_binsn_pc(&b->insn[i]) == cpu->rip) {
+			cpu->icount -= b->ninsn - i;
+			break;
+		}
+	cpu->block = NULL;
+}
+
+/*
  * The run loop, out of tcg_run() so that no setjmp() forces its state onto
  * the stack; returns an enum tcg_exit.
  */
@@ -458,10 +489,14 @@ static __attribute__((noinline)) int run_loop(struct tcg_cpu *cpu, uint64_t end)
 			return TCG_EXIT_STOP;
 		b = block_lookup(cpu);
 		b->execs++;
-		if (__builtin_expect(cpu->icount + b->ninsn <= end, 1))
+		if (__builtin_expect(cpu->icount + b->ninsn <= end, 1)) {
+			cpu->icount += b->ninsn;
+			cpu->block = b;
 			b->insn[0].run(cpu, b->insn);
-		else
+			cpu->block = NULL;
+		} else {
 			block_step(cpu, b, end);
+		}
 		if (cpu->code_written)
 			tcg_blocks_flush(cpu);
 	}
@@ -473,6 +508,8 @@ int tcg_run(struct tcg_cpu *cpu, uint64_t budget)
 	uint64_t end = cpu->icount + budget;
 
 	if (setjmp(cpu->fault_jmp)) {
+		if (cpu->block)
+			block_fault_uncount(cpu);
 		if (cpu->code_written)
 			tcg_blocks_flush(cpu);
 		return TCG_EXIT_EXCEPTION;

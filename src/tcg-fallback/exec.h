@@ -29,8 +29,29 @@ struct tcg_binsn {
 	 * overwritten.
 	 */
 	bool may_exit;
+	uint8_t left;		/* instructions after this one in the block */
 	struct x86_insn insn;
 };
+
+/*
+ * A block runs threaded with cpu->icount already counting all of it and
+ * cpu->rip left behind: a handler sets RIP only where it may fault (to its
+ * own address) or ends the block. Leaving after @e, the block gives back the
+ * instructions it did not run and says where it stopped.
+ */
+static inline void tcg_block_leave(struct tcg_cpu *cpu, const struct tcg_binsn *e)
+{
+	cpu->rip = e->next_rip;
+	cpu->icount -= e->left;
+}
+
+/* The address of @e's instruction. */
+static inline uint64_t tcg_binsn_pc(const struct tcg_binsn *e)
+{
+	uint64_t pc = e->next_rip - e->insn.len;
+
+	return e->insn.mode == 64 ? pc : (uint32_t)pc;
+}
 
 /*
  * The threaded handler specialised for @insn decoded in @mode, or NULL when

@@ -18,26 +18,37 @@
 typedef void (*handler_t)(struct tcg_cpu *cpu, const struct tcg_binsn *e);
 
 /*
- * Threaded dispatch: a handler that falls through retires its instruction
- * and goes straight on to the next one's handler (a tail call), until the
- * block's end (its sentinel returns), or a write to code or a stop where
- * the block may be left (the budget is checked before a block starts).
+ * Threaded dispatch: a handler that falls through goes straight on to the
+ * next one's handler (a tail call), until the block's end (its sentinel
+ * returns), or a write to code or a stop where the block may be left (the
+ * budget is checked before a block starts). RIP and the instruction count
+ * are the block's business: see tcg_block_leave().
  */
 static inline __attribute__((always_inline)) void thread_next(struct tcg_cpu *cpu,
 							      const struct tcg_binsn *e)
 {
-	cpu->rip = e->next_rip;
-	cpu->icount++;
-	if (__builtin_expect((cpu->code_written | cpu->stop) & e->may_exit, 0))
+	if (__builtin_expect(cpu->leave && e->may_exit, 0)) {
+		tcg_block_leave(cpu, e);
 		return;
+	}
 	e[1].run(cpu, e + 1);
 }
 
-/* A handler for a non-branch instruction: @stmt, then on to the next one. */
+/* A handler for a non-branch instruction without memory operands: @stmt, then the next. */
 #define SEQ(name, stmt) \
 	static FAST void name(struct tcg_cpu *cpu, const struct tcg_binsn *e) \
 	{ \
 		const struct x86_insn *insn = &e->insn; \
+		stmt; \
+		thread_next(cpu, e); \
+	}
+
+/* The same for one that accesses memory, which may fault: RIP is its address then. */
+#define SEQ_MEM(name, stmt) \
+	static FAST void name(struct tcg_cpu *cpu, const struct tcg_binsn *e) \
+	{ \
+		const struct x86_insn *insn = &e->insn; \
+		cpu->rip = e->next_rip - insn->len; \
 		stmt; \
 		thread_next(cpu, e); \
 	}
@@ -47,10 +58,10 @@ static inline __attribute__((always_inline)) void thread_next(struct tcg_cpu *cp
 	static FAST void name(struct tcg_cpu *cpu, const struct tcg_binsn *e) \
 	{ \
 		const struct x86_insn *insn = &e->insn; \
+		cpu->rip = e->next_rip - insn->len; \
 		cpu->next_rip = e->next_rip; \
 		stmt; \
 		cpu->rip = cpu->next_rip; \
-		cpu->icount++; \
 	}
 
 /* Memory operand shapes: base, base + index * scale, absolute, anything (tcg_ea). */
@@ -148,10 +159,10 @@ static inline __attribute__((always_inline)) void alu2(struct tcg_cpu *cpu,
 }
 
 #define ALU_SHAPES(name, op, size, form, store, fl) \
-	SEQ(name##_b, alu2(cpu, insn, op, size, form, EA_B, store, fl)) \
-	SEQ(name##_bi, alu2(cpu, insn, op, size, form, EA_BI, store, fl)) \
-	SEQ(name##_d, alu2(cpu, insn, op, size, form, EA_D, store, fl)) \
-	SEQ(name##_g, alu2(cpu, insn, op, size, form, EA_GEN, store, fl))
+	SEQ_MEM(name##_b, alu2(cpu, insn, op, size, form, EA_B, store, fl)) \
+	SEQ_MEM(name##_bi, alu2(cpu, insn, op, size, form, EA_BI, store, fl)) \
+	SEQ_MEM(name##_d, alu2(cpu, insn, op, size, form, EA_D, store, fl)) \
+	SEQ_MEM(name##_g, alu2(cpu, insn, op, size, form, EA_GEN, store, fl))
 
 #define ALU_FORMS(name, op, size, store, fl) \
 	SEQ(name##_rr, alu2(cpu, insn, op, size, F_RR, EA_GEN, store, fl)) \
@@ -276,18 +287,18 @@ static inline __attribute__((always_inline)) void mov2(struct tcg_cpu *cpu,
 #define MOV_FORMS(name, size) \
 	SEQ(name##_rr, mov2(cpu, insn, size, F_RR, EA_GEN)) \
 	SEQ(name##_ri, mov2(cpu, insn, size, F_RI, EA_GEN)) \
-	SEQ(name##_rm_b, mov2(cpu, insn, size, F_RM, EA_B)) \
-	SEQ(name##_rm_bi, mov2(cpu, insn, size, F_RM, EA_BI)) \
-	SEQ(name##_rm_d, mov2(cpu, insn, size, F_RM, EA_D)) \
-	SEQ(name##_rm_g, mov2(cpu, insn, size, F_RM, EA_GEN)) \
-	SEQ(name##_mr_b, mov2(cpu, insn, size, F_MR, EA_B)) \
-	SEQ(name##_mr_bi, mov2(cpu, insn, size, F_MR, EA_BI)) \
-	SEQ(name##_mr_d, mov2(cpu, insn, size, F_MR, EA_D)) \
-	SEQ(name##_mr_g, mov2(cpu, insn, size, F_MR, EA_GEN)) \
-	SEQ(name##_mi_b, mov2(cpu, insn, size, F_MI, EA_B)) \
-	SEQ(name##_mi_bi, mov2(cpu, insn, size, F_MI, EA_BI)) \
-	SEQ(name##_mi_d, mov2(cpu, insn, size, F_MI, EA_D)) \
-	SEQ(name##_mi_g, mov2(cpu, insn, size, F_MI, EA_GEN))
+	SEQ_MEM(name##_rm_b, mov2(cpu, insn, size, F_RM, EA_B)) \
+	SEQ_MEM(name##_rm_bi, mov2(cpu, insn, size, F_RM, EA_BI)) \
+	SEQ_MEM(name##_rm_d, mov2(cpu, insn, size, F_RM, EA_D)) \
+	SEQ_MEM(name##_rm_g, mov2(cpu, insn, size, F_RM, EA_GEN)) \
+	SEQ_MEM(name##_mr_b, mov2(cpu, insn, size, F_MR, EA_B)) \
+	SEQ_MEM(name##_mr_bi, mov2(cpu, insn, size, F_MR, EA_BI)) \
+	SEQ_MEM(name##_mr_d, mov2(cpu, insn, size, F_MR, EA_D)) \
+	SEQ_MEM(name##_mr_g, mov2(cpu, insn, size, F_MR, EA_GEN)) \
+	SEQ_MEM(name##_mi_b, mov2(cpu, insn, size, F_MI, EA_B)) \
+	SEQ_MEM(name##_mi_bi, mov2(cpu, insn, size, F_MI, EA_BI)) \
+	SEQ_MEM(name##_mi_d, mov2(cpu, insn, size, F_MI, EA_D)) \
+	SEQ_MEM(name##_mi_g, mov2(cpu, insn, size, F_MI, EA_GEN))
 
 MOV_FORMS(mov1, 1)
 MOV_FORMS(mov2, 2)
@@ -316,10 +327,10 @@ static inline __attribute__((always_inline)) void movx(struct tcg_cpu *cpu,
 
 #define MOVX_FORMS(name, dsize, ssize, sign) \
 	SEQ(name##_rr, movx(cpu, insn, dsize, ssize, sign, F_RR, EA_GEN)) \
-	SEQ(name##_rm_b, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_B)) \
-	SEQ(name##_rm_bi, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_BI)) \
-	SEQ(name##_rm_d, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_D)) \
-	SEQ(name##_rm_g, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_GEN))
+	SEQ_MEM(name##_rm_b, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_B)) \
+	SEQ_MEM(name##_rm_bi, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_BI)) \
+	SEQ_MEM(name##_rm_d, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_D)) \
+	SEQ_MEM(name##_rm_g, movx(cpu, insn, dsize, ssize, sign, F_RM, EA_GEN))
 #define MOVX_TAB(name) { name##_rr, name##_rm_b, name##_rm_bi, name##_rm_d, name##_rm_g }
 
 MOVX_FORMS(movzx41, 4, 1, false)
@@ -543,10 +554,10 @@ static inline __attribute__((always_inline)) void imul(struct tcg_cpu *cpu,
 
 #define IMUL_FORMS(name, size, three, fl) \
 	SEQ(name##_r, imul(cpu, insn, size, F_RR, EA_GEN, three, fl)) \
-	SEQ(name##_b, imul(cpu, insn, size, F_RM, EA_B, three, fl)) \
-	SEQ(name##_bi, imul(cpu, insn, size, F_RM, EA_BI, three, fl)) \
-	SEQ(name##_d, imul(cpu, insn, size, F_RM, EA_D, three, fl)) \
-	SEQ(name##_g, imul(cpu, insn, size, F_RM, EA_GEN, three, fl))
+	SEQ_MEM(name##_b, imul(cpu, insn, size, F_RM, EA_B, three, fl)) \
+	SEQ_MEM(name##_bi, imul(cpu, insn, size, F_RM, EA_BI, three, fl)) \
+	SEQ_MEM(name##_d, imul(cpu, insn, size, F_RM, EA_D, three, fl)) \
+	SEQ_MEM(name##_g, imul(cpu, insn, size, F_RM, EA_GEN, three, fl))
 #define IMUL_TAB(name) { name##_b, name##_bi, name##_d, name##_g, name##_r }
 
 IMUL_FORMS(imul4, 4, false, true)
@@ -614,8 +625,8 @@ static inline __attribute__((always_inline)) void not_(struct tcg_cpu *cpu,
 
 SEQ(not4, not_(cpu, insn, 4))
 SEQ(not8, not_(cpu, insn, 8))
-SEQ(push64_r, push64_r_(cpu, insn))
-SEQ(pop64_r, pop64_r_(cpu, insn))
+SEQ_MEM(push64_r, push64_r_(cpu, insn))
+SEQ_MEM(pop64_r, pop64_r_(cpu, insn))
 BRANCH(jmp64, jmp64_(cpu, insn))
 BRANCH(call64, call64_(cpu, insn))
 BRANCH(ret64, ret64_(cpu, insn))

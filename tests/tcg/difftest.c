@@ -45,6 +45,7 @@ struct result {
 	int sig;		/* 0: ran to the end */
 	uint16_t undef;		/* flags left undefined (interpreter side only) */
 	bool tainted;		/* read an undefined flag: not comparable */
+	uint64_t retired;	/* instructions the interpreter retired */
 };
 
 struct tcase {
@@ -226,6 +227,7 @@ static int vector_sig(int vector)
 static void interp_one(struct tcg_cpu *cpu, const struct tcase *c, struct result *res,
 		       bool step)
 {
+	uint64_t icount0 = cpu->icount;
 	uint16_t undef = 0;
 	int steps = 0;
 
@@ -269,6 +271,7 @@ static void interp_one(struct tcg_cpu *cpu, const struct tcase *c, struct result
 		res->fault_rip = cpu->rip;
 	}
 	res->hash = page_hash((void *)SCRATCH_ADDR);
+	res->retired = cpu->icount - icount0;
 }
 
 /* NULL when @n (native) and @t (interpreter) agree, else what differs. */
@@ -336,9 +339,13 @@ static const char *judge(struct tcg_cpu *cpu, const struct tcase *c, const struc
 	interp_one(cpu, c, &w, false);
 	w.undef = t->undef;
 	d = compare(n, &w);
-	if (!d)
+	if (!d && w.retired == t->retired)
 		return NULL;
-	snprintf(why, sizeof(why), "run as blocks: %s", d);
+	if (!d)
+		snprintf(why, sizeof(why), "run as blocks: %llu instructions retired, stepping %llu",
+			 (unsigned long long)w.retired, (unsigned long long)t->retired);
+	else
+		snprintf(why, sizeof(why), "run as blocks: %s", d);
 	return why;
 }
 
